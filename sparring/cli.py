@@ -1,0 +1,144 @@
+"""The `sparring` command line. Every user error is one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sparring.errors import SparringError
+
+console = Console()
+
+
+def cmd_games(args: argparse.Namespace) -> None:
+    from sparring.games import first_class_games
+    from sparring.games.openspiel_games import generic_openspiel_names
+
+    table = Table(title="Playable games")
+    for column in ("game", "seats", "description"):
+        table.add_column(column)
+    for name, game in first_class_games().items():
+        table.add_row(name, ", ".join(game.roles), game.description)
+    console.print(table)
+    generic = generic_openspiel_names()
+    console.print(f"Also any of {len(generic)} two-player turn-based OpenSpiel games with a generic prompt, "
+                  f"as openspiel:NAME (e.g. {', '.join(generic[:4])}).")
+
+
+def lm_options(args: argparse.Namespace) -> dict:
+    return {"template": args.template, "max_new_tokens": args.max_new_tokens, "temperature": args.temperature}
+
+
+def cmd_arena(args: argparse.Namespace) -> None:
+    from sparring.arena import run_arena
+    from sparring.games import EVALUATION_RULES, make_game
+    from sparring.players import make_player
+    from sparring.progress import progress_bar
+
+    game = make_game(args.game)
+    rules = EVALUATION_RULES.__class__(**{**EVALUATION_RULES.__dict__, "answer_format": args.answer_format})
+    players = (make_player(args.player_a, seed=args.seed, **lm_options(args)),
+               make_player(args.player_b, seed=args.seed + 1, **lm_options(args)))
+    started = time.perf_counter()
+    with progress_bar() as bar:
+        task = bar.add_task(f"{game.name}: {players[0].name} vs {players[1].name}", total=args.matches, stats="")
+
+        def advance(_played) -> None:
+            tokens = sum(getattr(p, "tokens_generated", 0) for p in players)
+            rate = tokens / (time.perf_counter() - started)
+            bar.update(task, advance=1, stats=f"{rate:.0f} tok/s" if tokens else "")
+
+        result = run_arena(game, players, args.matches, seed=args.seed, rules=rules,
+                           concurrency=args.concurrency, transcripts=Path(args.out) if args.out else None,
+                           on_match=advance)
+    print_arena(result)
+    if args.out:
+        console.print(f"transcripts: {args.out}")
+
+
+def print_arena(result) -> None:
+    table = Table(title=f"{result.game}: rates with 95% Wilson intervals")
+    for column in ("player", "seat", "n", "win", "draw", "loss", "invalid", "mean return"):
+        table.add_column(column, justify="right")
+    for row in result.rows():
+        cells = [f"{row[k]:.3f} [{row[k + '_low']:.3f}, {row[k + '_high']:.3f}]" for k in ("win", "draw", "loss", "invalid")]
+        ret = f"{row['mean_return']:+.3f} [{row['mean_return_low']:+.3f}, {row['mean_return_high']:+.3f}]"
+        table.add_row(row["player"], str(row["seat"]), str(row["matches"]), *cells, ret)
+    console.print(table)
+
+
+def cmd_play(args: argparse.Namespace) -> None:
+    from sparring.arena import run_arena
+    from sparring.games import EVALUATION_RULES, make_game
+    from sparring.players import make_player
+    from sparring.players.fixed import HumanPlayer
+
+    game = make_game(args.game)
+    opponent = make_player(args.opponent, seed=args.seed, **lm_options(args))
+    human = HumanPlayer()
+    players = (human, opponent) if args.seat == 0 else (opponent, human)
+    rules = EVALUATION_RULES.__class__(**{**EVALUATION_RULES.__dict__, "answer_format": args.answer_format})
+
+    def report(played) -> None:
+        match = played.match
+        for turn in match.turns:
+            who = "you" if played.spec.players[turn.seat] is human else opponent.name
+            console.print(f"  {match.role(turn.seat)} ({who}): {turn.move or 'INVALID: ' + turn.text!r}")
+        returns = match.returns()
+        console.print(f"[bold]Game over.[/bold] Returns: {returns}. You {'won' if returns[args.seat] > max(returns[:args.seat] + returns[args.seat + 1:]) else 'did not win'}.")
+
+    run_arena(game, players, 1, seed=args.seed, rules=rules, concurrency=1, on_match=report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sparring", description="Train language models by self-play on games.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("games", help="list playable games").set_defaults(run=cmd_games)
+
+    def add_lm_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--answer-format", default="boxed", choices=["boxed", "bracket"])
+        p.add_argument("--template", default="short", help="prompt template for lm: players")
+        p.add_argument("--max-new-tokens", type=int, default=32)
+        p.add_argument("--temperature", type=float, default=1.0)
+        p.add_argument("--seed", type=int, default=0)
+
+    arena = sub.add_parser("arena", help="play two players against each other, alternating seats")
+    arena.add_argument("game")
+    arena.add_argument("player_a")
+    arena.add_argument("player_b")
+    arena.add_argument("--matches", type=int, default=100)
+    arena.add_argument("--concurrency", type=int, default=32, help="matches played at once")
+    arena.add_argument("--out", help="write every match as one JSONL record here")
+    add_lm_flags(arena)
+    arena.set_defaults(run=cmd_arena)
+
+    play = sub.add_parser("play", help="play a game yourself in the terminal")
+    play.add_argument("game")
+    play.add_argument("--opponent", default="random")
+    play.add_argument("--seat", type=int, default=0, choices=[0, 1])
+    add_lm_flags(play)
+    play.set_defaults(run=cmd_play)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except SparringError as error:
+        print(f"sparring: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sparring: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

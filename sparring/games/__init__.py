@@ -1,0 +1,34 @@
+"""The game registry: every name `sparring games` lists, and `make_game` to build one."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sparring.errors import unknown_name_error
+from sparring.games.base import EVALUATION_RULES, TRAINING_RULES, LanguageGame, Match, MatchRules, Observation
+
+__all__ = ["EVALUATION_RULES", "TRAINING_RULES", "LanguageGame", "Match", "MatchRules", "Observation",
+           "first_class_games", "make_game"]
+
+
+@cache
+def first_class_games() -> dict[str, LanguageGame]:
+    """The games with hand-written prompt formats, by name."""
+    from sparring.games.openspiel_games import FIRST_CLASS_VIEWS, load_openspiel_game
+    from sparring.games.textarena_games import TEXTARENA_GAMES
+
+    games = {name: load_openspiel_game(name) for name in FIRST_CLASS_VIEWS}
+    games.update(TEXTARENA_GAMES)
+    return games
+
+
+def make_game(name: str) -> LanguageGame:
+    """A game by name: a first-class game, or `openspiel:NAME` for any two-player OpenSpiel game."""
+    games = first_class_games()
+    if name in games:
+        return games[name]
+    if name.startswith("openspiel:"):
+        from sparring.games.openspiel_games import load_openspiel_game
+
+        return load_openspiel_game(name)
+    raise unknown_name_error("game", name, list(games) + ["openspiel:NAME"])

@@ -1,0 +1,52 @@
+"""Answer formats: how a move is written in model text, and how text becomes a legal move.
+
+Matching is robust to case and white space but never guesses: the text must contain an answer
+in the configured format whose content names exactly one legal move.
+"""
+
+from __future__ import annotations
+
+import re
+
+ANSWER_FORMATS = ("boxed", "bracket")
+
+_BOXED = re.compile(r"\\boxed\s*\{([^{}]*)\}")
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+
+
+def answer_instruction(answer_format: str) -> str:
+    """The sentence that tells a player how to write its move."""
+    if answer_format == "boxed":
+        return "Put your final answer within \\boxed{}, for example \\boxed{MOVE}."
+    return "Write your final answer in square brackets, for example [MOVE]."
+
+
+def format_answer(move: str, answer_format: str) -> str:
+    """Write a move the way the answer format expects it."""
+    if answer_format == "boxed":
+        return f"\\boxed{{{move}}}"
+    return f"[{move}]"
+
+
+def normalise(text: str) -> str:
+    """Case-folded text with runs of white space collapsed and ends stripped."""
+    return " ".join(text.split()).casefold()
+
+
+def extract_answer(text: str, answer_format: str) -> str | None:
+    """The content of the last answer in the text, or None when there is none."""
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"unknown answer format {answer_format!r}; choose from {ANSWER_FORMATS}")
+    pattern = _BOXED if answer_format == "boxed" else _BRACKET
+    found = pattern.findall(text)
+    return found[-1] if found else None
+
+
+def parse_move(text: str, legal_moves: list[str], answer_format: str) -> str | None:
+    """The legal move the text names in its last answer, or None (an invalid move)."""
+    answer = extract_answer(text, answer_format)
+    if answer is None:
+        return None
+    wanted = normalise(answer)
+    matches = [move for move in legal_moves if normalise(move) == wanted]
+    return matches[0] if len(matches) == 1 else None

@@ -1,0 +1,204 @@
+"""Language games: a rules engine's match seen through text, one seat at a time.
+
+A `LanguageGame` makes `Match`es. A match owns its own seeded RNG (chance nodes, shuffles), so
+replaying its seed and its moves reproduces it exactly. Players see an `Observation` (the prompt
+and the legal moves) and answer with text; `Match.submit` parses that text into a legal move or
+records an invalid move and applies the configured rule (end with a penalty, or retry).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sparring.games.answer import answer_instruction, parse_move
+
+
+@dataclass(frozen=True)
+class MatchRules:
+    """What the referee does around the engine's rules."""
+
+    answer_format: str = "boxed"
+    invalid_move: str = "penalty"  # "penalty": the match ends; "retry": the seat tries again
+    invalid_penalty: float = -1.5  # the offender's return when an invalid move ends the match
+    invalid_bonus: float = 0.5  # every other seat's return then
+    retries: int = 2  # extra attempts per turn under "retry"; after them the penalty applies
+    max_turns: int = 50  # a match still running after this many moves is a draw
+
+
+TRAINING_RULES = MatchRules()
+EVALUATION_RULES = MatchRules(invalid_penalty=-1.0, invalid_bonus=1.0)
+
+
+@dataclass
+class Turn:
+    """One answer a seat gave: what it saw, what it wrote, what that meant."""
+
+    seat: int
+    prompt: str
+    text: str
+    move: str | None  # None: an invalid move
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. token ids and log-probs of an LM
+
+    @property
+    def valid(self) -> bool:
+        return self.move is not None
+
+
+@dataclass
+class Observation:
+    """What a player gets when it is its turn."""
+
+    match: Match
+    seat: int
+    prompt: str
+    legal_moves: list[str]
+
+    @property
+    def answer_format(self) -> str:
+        return self.match.rules.answer_format
+
+
+class LanguageGame(ABC):
+    """A game by name: its seats, a one-line description and a way to start matches."""
+
+    name: str
+    description: str
+    roles: tuple[str, ...]
+    rules_text: str  # the rules in one paragraph, shown in every prompt
+
+    @property
+    def num_seats(self) -> int:
+        return len(self.roles)
+
+    @abstractmethod
+    def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> Match:
+        """A fresh match whose chance events are drawn from `seed` alone."""
+
+    def replay(self, seed: int, texts: list[str], rules: MatchRules = TRAINING_RULES) -> Match:
+        """The match that results from submitting these answer texts in order."""
+        match = self.new_match(seed, rules)
+        for text in texts:
+            match.submit(text)
+        return match
+
+
+class Match(ABC):
+    """One match in progress. Subclasses wrap an engine; this class referees the text."""
+
+    def __init__(self, game: LanguageGame, seed: int, rules: MatchRules):
+        self.game = game
+        self.seed = seed
+        self.rules = rules
+        self.rng = np.random.default_rng(seed)
+        self.turns: list[Turn] = []
+        self.moves_made = 0
+        self._failed_attempts = 0
+        self._final_returns: list[float] | None = None
+
+    # --- what an engine adapter provides -------------------------------------------------
+    @abstractmethod
+    def _engine_seat(self) -> int | None:
+        """The seat to move, or None when the engine says the game is over."""
+
+    @abstractmethod
+    def legal_moves(self) -> list[str]:
+        """Names of the legal moves of the seat to move."""
+
+    @abstractmethod
+    def _engine_apply(self, move: str) -> None:
+        """Play a legal move (by name), then resolve any chance events with `self.rng`."""
+
+    @abstractmethod
+    def _engine_returns(self) -> list[float]:
+        """Each seat's return once the engine says the game is over."""
+
+    @abstractmethod
+    def observation_text(self, seat: int) -> str:
+        """What this seat may see now: its private information, the board or the history."""
+
+    def parse(self, text: str) -> str | None:
+        """The legal move this text names, or None. Games with open-ended moves override it."""
+        return parse_move(text, self.legal_moves(), self.rules.answer_format)
+
+    @property
+    def engine_state(self) -> Any:
+        """The engine's own state object, for players that search it (None if not searchable)."""
+        return None
+
+    # --- refereeing -------------------------------------------------------------------------
+    def is_over(self) -> bool:
+        return self._final_returns is not None or self._engine_seat() is None
+
+    def current_seat(self) -> int | None:
+        return None if self.is_over() else self._engine_seat()
+
+    def returns(self) -> list[float]:
+        if self._final_returns is not None:
+            return list(self._final_returns)
+        if self._engine_seat() is not None:
+            raise RuntimeError("returns() asked of a match that is not over")
+        return [float(r) for r in self._engine_returns()]
+
+    def role(self, seat: int) -> str:
+        return self.game.roles[seat]
+
+    def prompt(self, seat: int) -> str:
+        lines = [
+            f"You are playing {self.game.name}, as {self.role(seat)}.",
+            f"Rules: {self.game.rules_text}",
+            self.observation_text(seat),
+            "Legal moves: " + ", ".join(self.legal_moves()),
+            answer_instruction(self.rules.answer_format),
+        ]
+        if self._failed_attempts:
+            lines.append("Your previous answer named no legal move; answer with one of the legal moves.")
+        return "\n".join(lines)
+
+    def observe(self) -> Observation:
+        seat = self.current_seat()
+        if seat is None:
+            raise RuntimeError("observe() asked of a match that is over")
+        return Observation(self, seat, self.prompt(seat), self.legal_moves())
+
+    def submit(self, text: str, prompt: str | None = None, **extra: Any) -> Turn:
+        """Referee one answer of the seat to move and return the recorded turn."""
+        seat = self.current_seat()
+        if seat is None:
+            raise RuntimeError("submit() on a match that is over")
+        move = self.parse(text)
+        turn = Turn(seat, prompt if prompt is not None else self.prompt(seat), text, move, dict(extra))
+        self.turns.append(turn)
+        if move is not None:
+            self._failed_attempts = 0
+            self._engine_apply(move)
+            self.moves_made += 1
+            if not self.is_over() and self.moves_made >= self.rules.max_turns:
+                self._final_returns = [0.0] * self.game.num_seats
+        else:
+            self._failed_attempts += 1
+            retrying = self.rules.invalid_move == "retry" and self._failed_attempts <= self.rules.retries
+            if not retrying:
+                self._final_returns = [
+                    self.rules.invalid_penalty if s == seat else self.rules.invalid_bonus
+                    for s in range(self.game.num_seats)
+                ]
+        return turn
+
+    def invalid_seats(self) -> set[int]:
+        return {turn.seat for turn in self.turns if not turn.valid}
+
+    def record(self) -> dict[str, Any]:
+        """The whole match as one JSON-ready record."""
+        return {
+            "game": self.game.name,
+            "seed": self.seed,
+            "turns": [
+                {"seat": t.seat, "role": self.role(t.seat), "prompt": t.prompt, "text": t.text, "move": t.move}
+                for t in self.turns
+            ],
+            "returns": self.returns() if self.is_over() else None,
+        }

@@ -1,0 +1,112 @@
+"""Policy-gradient losses over padded per-token tensors.
+
+Shapes: ``logprobs``, ``old_logprobs``, ``ref_logprobs`` and ``mask`` are ``[B, T]``
+(``mask`` is 1 on completion tokens, 0 on prompt and padding); ``advantages`` is ``[B]``,
+one value per turn sample, shared by all its tokens. Padded positions must hold finite
+values; they never reach the loss.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+
+def token_logprobs(logits: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
+    """Log-probability of each target token, ``[B, T, V], [B, T] -> [B, T]`` in float32.
+
+    ``logits[b, t]`` scores ``target_ids[b, t]``: shift them before the call (for a causal
+    LM, ``logits[:, :-1]`` with ``input_ids[:, 1:]``). Works one sequence at a time so only
+    one ``[T, V]`` float32 copy exists at once.
+    """
+    rows = []
+    for row_logits, row_targets in zip(logits, target_ids):
+        row = row_logits.float()
+        picked = row.gather(-1, row_targets.unsqueeze(-1)).squeeze(-1)
+        rows.append(picked - row.logsumexp(-1))
+    return torch.stack(rows)
+
+
+def policy_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    kind: Literal["ppo", "reinforce"] = "ppo",
+    clip: float = 0.2,
+    dual_clip: float | None = None,
+    ref_logprobs: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+    aggregation: Literal["constant", "token_mean"] = "constant",
+    constant_length: int = 256,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Scalar policy loss and float stats.
+
+    Per-token loss, with ``r = exp(logprobs - old_logprobs)``:
+
+    * ``ppo``: ``max(-A r, -A clip(r, 1-clip, 1+clip))``. With ``dual_clip = c > 1``
+      (Ye et al. 2020, used by MARS) tokens with ``A < 0`` are further capped:
+      ``min(ppo, -c A)``, so a huge ratio cannot make a negative-advantage loss unbounded.
+    * ``reinforce``: ``-A logprobs`` (no importance ratio).
+
+    With ``ref_logprobs``, ``kl_coef * k3`` is added per token, where
+    ``k3 = exp(ref - logp) - (ref - logp) - 1 >= 0`` estimates KL(policy || reference).
+
+    Aggregation: ``"constant"`` sums masked token losses and divides by
+    ``B * constant_length`` (Dr. GRPO, SPIRAL), so long answers are not down-weighted;
+    ``"token_mean"`` averages over masked tokens.
+
+    Stats (means over masked tokens): ``clip_fraction``, the share where the PPO clip is
+    active, i.e. the clipped term was chosen and the token gets no gradient (``A > 0`` and
+    ``r > 1+clip``, or ``A < 0`` and ``r < 1-clip``; always 0 for ``reinforce``);
+    ``dual_clip_fraction``, the share capped by the dual clip; ``kl`` (mean k3, 0 without
+    ``ref_logprobs``); ``ratio_mean``.
+    """
+    if dual_clip is not None and dual_clip <= 1.0:
+        raise ValueError(f"dual_clip must be > 1, got {dual_clip}")
+    valid = mask.bool()
+    adv = advantages.to(logprobs.dtype).unsqueeze(-1)
+    ratio = torch.exp(logprobs - old_logprobs.detach())
+    clipped_active = torch.zeros_like(valid)
+    dual_active = torch.zeros_like(valid)
+    if kind == "ppo":
+        unclipped = -adv * ratio
+        clipped = -adv * ratio.clamp(1.0 - clip, 1.0 + clip)
+        per_token = torch.maximum(unclipped, clipped)
+        clipped_active = clipped > unclipped
+        if dual_clip is not None:
+            cap = -dual_clip * adv
+            dual_active = (adv < 0) & (per_token > cap)
+            per_token = torch.where(dual_active, cap, per_token)
+    elif kind == "reinforce":
+        per_token = -adv * logprobs
+    else:
+        raise ValueError(f"kind must be 'ppo' or 'reinforce', got {kind!r}")
+
+    k3 = torch.zeros_like(logprobs)
+    if ref_logprobs is not None:
+        delta = ref_logprobs.detach() - logprobs
+        k3 = torch.exp(delta) - delta - 1.0
+        per_token = per_token + kl_coef * k3
+
+    total = torch.where(valid, per_token, 0.0).sum()
+    n_tokens = valid.sum().clamp(min=1)
+    if aggregation == "constant":
+        loss = total / (logprobs.shape[0] * constant_length)
+    elif aggregation == "token_mean":
+        loss = total / n_tokens
+    else:
+        raise ValueError(f"aggregation must be 'constant' or 'token_mean', got {aggregation!r}")
+
+    def masked_mean(x: torch.Tensor) -> float:
+        return float(torch.where(valid, x.detach().float(), 0.0).sum() / n_tokens)
+
+    stats = {
+        "clip_fraction": masked_mean(clipped_active),
+        "dual_clip_fraction": masked_mean(dual_active),
+        "kl": masked_mean(k3),
+        "ratio_mean": masked_mean(ratio),
+    }
+    return loss, stats

@@ -1,0 +1,36 @@
+"""The command line as a user meets it."""
+
+import json
+
+from sparring.cli import main
+
+
+def test_unknown_game_is_one_line_and_exit_2(capsys):
+    assert main(["arena", "kuhn", "random", "random", "--matches", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "kuhn_poker" in err
+
+
+def test_unknown_player_is_one_line_and_exit_2(capsys):
+    assert main(["arena", "kuhn_poker", "cfrr", "random"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cfr" in err
+
+
+def test_arena_writes_transcripts(tmp_path, capsys):
+    out = tmp_path / "t.jsonl"
+    assert main(["arena", "tic_tac_toe", "minimax", "random", "--matches", "6", "--out", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 6
+    assert {tuple(r["seats"]) for r in records} == {("minimax", "random"), ("random", "minimax")}
+    first = records[0]
+    assert first["game"] == "tic_tac_toe" and sum(first["returns"]) == 0
+    assert all({"prompt", "text", "move"} <= set(turn) for turn in first["turns"])
+    assert "Wilson" in capsys.readouterr().out
+
+
+def test_games_lists_first_class_games(capsys):
+    assert main(["games"]) == 0
+    out = capsys.readouterr().out
+    for name in ("tic_tac_toe", "kuhn_poker", "leduc_poker", "connect_four", "liars_dice"):
+        assert name in out
