@@ -95,6 +95,23 @@ def cmd_play(args: argparse.Namespace) -> None:
     run_arena(game, players, 1, seed=args.seed, rules=rules, concurrency=1, on_match=report)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from sparring.config import load_config
+    from sparring.trainer import train
+
+    if args.resume:
+        config_path = Path(args.resume) / "config.yaml"
+        if not config_path.exists():
+            raise SparringError(f"{args.resume} is not a run directory (no config.yaml)")
+        cfg = load_config(config_path, args.set + [f"trainer.run_dir={args.resume}"])
+    elif args.config:
+        cfg = load_config(args.config, args.set)
+    else:
+        raise SparringError("give a config file (e.g. configs/kuhn_poker.yaml) or --resume RUN_DIR")
+    run_dir = train(cfg, resume=bool(args.resume))
+    console.print(f"run directory: {run_dir}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparring", description="Train language models by self-play on games.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--seat", type=int, default=0, choices=[0, 1])
     add_lm_flags(play)
     play.set_defaults(run=cmd_play)
+    train = sub.add_parser("train", help="train a policy by self-play from a YAML config")
+    train.add_argument("config", nargs="?", help="YAML config (see configs/)")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                       help="override a config field, e.g. --set trainer.lr=1e-5 (repeatable)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    train.set_defaults(run=cmd_train)
     return parser
 
 

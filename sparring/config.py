@@ -114,6 +114,7 @@ class RolloutConfig:
     max_new_tokens: int = option(32, "Maximum tokens generated per turn.")
     temperature: float = option(1.0, "Sampling temperature.")
     top_p: float = option(1.0, "Nucleus sampling probability mass (1.0 = off).")
+    group_size: int = option(1, "Consecutive matches sharing game, seed and seating: the groups of grpo advantages.")
     opponent: str = option(
         "self", '"self" = the policy plays every seat; a fixed player name (e.g. "random") takes the other seats.'
     )
@@ -138,6 +139,7 @@ class AlgoConfig:
     )
     clip: float = option(0.2, "PPO clip range: the probability ratio is clipped to [1 - clip, 1 + clip].")
     dual_clip: float | None = option(None, "Dual-clip constant c > 1 bounding the PPO loss for negative advantages; null = off.")
+    grpo_scale: bool = option(True, "grpo: divide by the group's return std (false = Dr. GRPO, centring only).")
     ppo_epochs: int = option(2, "Optimiser passes over each batch of turn samples.")
     kl_coef: float = option(0.0, "Weight of the k3 KL penalty to the reference (initial) model; 0 = off.")
     aggregation: Literal["constant", "token_mean"] = option(
@@ -157,6 +159,7 @@ class TrainerConfig:
     max_grad_norm: float = option(1.0, "Clip the global gradient norm to this value at every learner step.")
     micro_batch: int = option(8, "Turn samples per forward/backward pass; gradients accumulate over the step.")
     seed: int = option(0, "Random seed for Python, NumPy and torch.")
+    warmup_steps: int = option(0, "Optimiser updates over which the learning rate rises linearly to lr; 0 = constant.")
     run_dir: str = option("runs/demo", "Directory for checkpoints, logs (TensorBoard, metrics JSONL) and transcripts.")
     save_every: int = option(10, "Save a checkpoint every N learner steps.")
     keep_checkpoints: int = option(2, "Most recent checkpoints kept on disk; older ones are deleted.")

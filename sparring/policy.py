@@ -1,0 +1,28 @@
+"""The policy being trained: a model from `model.name`, optionally wrapped with LoRA adapters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparring.config import ModelConfig
+from sparring.model import load_model
+
+
+def build_policy(cfg: ModelConfig, checkpoint_model: Path | None = None):
+    """(model, tokenizer) ready to train: fresh, or restored from a checkpoint's `model/` folder."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if checkpoint_model is not None and not cfg.lora:
+        model, tokenizer = load_model(str(checkpoint_model))
+        model.train()
+        return model, tokenizer
+    model, tokenizer = load_model(cfg.name)
+    if cfg.lora:
+        if checkpoint_model is not None:
+            model = PeftModel.from_pretrained(model, str(checkpoint_model), is_trainable=True)
+        else:
+            lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                              target_modules=list(cfg.lora_targets), task_type="CAUSAL_LM")
+            model = get_peft_model(model, lora)
+    model.train()
+    return model, tokenizer

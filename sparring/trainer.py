@@ -1,0 +1,196 @@
+"""The self-play trainer, top to bottom:
+
+    rollout (the policy in every LM seat, or against a fixed opponent)
+      -> turn samples, one trajectory per seat, keyed by (game, role)
+      -> advantages (rae / mars / grpo)
+      -> learner (PPO or REINFORCE, LoRA or full)
+      -> log, transcripts, checkpoint
+
+Randomness is derived, never drifting: match i of step s gets a seed from (seed, s, i), fixed
+opponents are re-seeded from (seed, s), and torch's RNG (sampling) lives in the checkpoint.
+So a resumed run replays exactly what the uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sparring.advantages import RAEBaselines, TurnSample, estimate_advantages
+from sparring.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_states
+from sparring.config import Config, save_config
+from sparring.games import MatchRules, make_game
+from sparring.learner import Learner, LearnerSample
+from sparring.metrics import MetricsLog
+from sparring.players import make_player
+from sparring.players.lm import LMPlayer
+from sparring.policy import build_policy
+from sparring.progress import progress_bar
+from sparring.rollout import MatchSpec, PlayedMatch, Rollout
+from sparring.stats import outcome
+
+
+def derived_seed(*parts: int) -> int:
+    """A 32-bit seed that depends on every part (run seed, step, match index...)."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+def match_rules(cfg: Config) -> MatchRules:
+    g = cfg.games
+    return MatchRules(answer_format=g.answer_format, invalid_move=g.invalid_move, invalid_penalty=g.invalid_penalty,
+                      invalid_bonus=g.invalid_bonus, retries=g.retries, max_turns=g.max_turns)
+
+
+class SelfPlay:
+    """Who sits where in the matches of one step, and which seats learn."""
+
+    def __init__(self, cfg: Config, policy: LMPlayer, step: int):
+        self.cfg = cfg
+        self.policy = policy
+        self.games = [make_game(name) for name in cfg.games.names]
+        self.rules = match_rules(cfg)
+        self.step = step
+        self.opponent = None if cfg.rollout.opponent == "self" else make_player(
+            cfg.rollout.opponent, seed=derived_seed(cfg.trainer.seed, step, 2))
+
+    def spec(self, i: int) -> MatchSpec:
+        group = i // self.cfg.rollout.group_size  # matches of a group share game, seed and seating
+        game = self.games[derived_seed(self.cfg.trainer.seed, self.step, group, 3) % len(self.games)]
+        if self.opponent is None:
+            players, learning = [self.policy] * game.num_seats, list(range(game.num_seats))
+        else:
+            seat = group % game.num_seats
+            players = [self.policy if s == seat else self.opponent for s in range(game.num_seats)]
+            learning = [seat]
+        seed = derived_seed(self.cfg.trainer.seed, self.step, group)
+        return MatchSpec(game, players, seed, self.rules, {"learning_seats": learning, "group": group})
+
+
+def turn_samples(played: list[PlayedMatch]) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
+    """One trajectory per learning seat: the advantage view and the token view of every LM turn."""
+    samples, tokens = [], {}
+    for match_id, pm in enumerate(played):
+        returns = pm.match.returns()
+        for seat in pm.spec.meta["learning_seats"]:
+            turns = [t for t in pm.match.turns if t.seat == seat and "completion_ids" in t.extra]
+            role = pm.match.role(seat)
+            for k, turn in enumerate(turns):
+                last = k == len(turns) - 1
+                samples.append(TurnSample(
+                    game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
+                    num_tokens=len(turn.extra["completion_ids"]), reward=returns[seat] if last else 0.0,
+                    seat_return=returns[seat], group=f"{pm.spec.game.name}/{pm.spec.meta['group']}"))
+                tokens[(match_id, role, k)] = LearnerSample(
+                    turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0)
+    return samples, tokens
+
+
+def rollout_metrics(played: list[PlayedMatch]) -> dict[str, float]:
+    """Win/draw/loss/invalid rate and mean return per (game, role) of the learning seats."""
+    tally: dict[str, list[float]] = defaultdict(list)
+    for pm in played:
+        returns = pm.match.returns()
+        invalid = pm.match.invalid_seats()
+        for seat in pm.spec.meta["learning_seats"]:
+            key = f"{pm.spec.game.name}/{pm.match.role(seat)}"
+            result = outcome(returns, seat)
+            for name in ("win", "draw", "loss"):
+                tally[f"{name}_rate/{key}"].append(float(result == name))
+            tally[f"invalid_rate/{key}"].append(float(seat in invalid))
+            tally[f"mean_return/{key}"].append(returns[seat])
+    return {key: sum(values) / len(values) for key, values in tally.items()}
+
+
+def advantage_metrics(samples: list[TurnSample], baselines: RAEBaselines) -> dict[str, float]:
+    by_role: dict[str, list[float]] = defaultdict(list)
+    for s in samples:
+        by_role[f"advantage/{s.game}/{s.role}"].append(s.advantage)
+    metrics = {key: sum(v) / len(v) for key, v in by_role.items()}
+    metrics.update({f"baseline/{game}/{role}": b for (game, role), b in baselines.values.items()})
+    return metrics
+
+
+def train(cfg: Config, resume: bool = False) -> Path:
+    """Run (or resume) self-play training; return the run directory."""
+    run_dir = Path(cfg.trainer.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.trainer.seed)
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None)
+    learner = Learner(model, cfg.algo, cfg.trainer, pad_id=tokenizer.pad_token_id,
+                      temperature=cfg.rollout.temperature, autocast_bf16=cfg.model.dtype == "bfloat16")
+    baselines = RAEBaselines(decay=cfg.algo.rae_decay)
+    start = 0
+    log = MetricsLog(run_dir)
+    if checkpoint:
+        state = load_trainer_state(checkpoint)
+        learner.load_state_dict(state["learner"])
+        baselines = RAEBaselines.from_dict(state["baselines"])
+        start = state["step"]
+        set_rng_states(state["rng"])
+        log.truncate_after(start)
+    else:
+        save_config(cfg, run_dir / "config.yaml")
+        log.truncate_after(-1)
+    policy = LMPlayer(model, tokenizer, template=cfg.games.template, max_new_tokens=cfg.rollout.max_new_tokens,
+                      temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, name="policy")
+    rollout = Rollout(cfg.rollout.concurrency)
+    started = time.perf_counter()
+    with progress_bar() as bar:
+        task = bar.add_task("self-play", total=cfg.trainer.steps, completed=start, stats="")
+        for step in range(start + 1, cfg.trainer.steps + 1):
+            # 1. Rollout: play until enough LM turns are recorded.
+            t0 = time.perf_counter()
+            tokens_before = policy.tokens_generated
+            model.eval()
+            seating = SelfPlay(cfg, policy, step)
+            played = list(rollout.play(seating.spec, num_turns=cfg.rollout.turns_per_step))
+            rollout_time = time.perf_counter() - t0
+            model.train()
+
+            # 2. Advantages: one trajectory per seat, baselines per (game, role).
+            samples, tokens = turn_samples(played)
+            options = {"rae": {"baseline": cfg.algo.rae_baseline, "drop_zero": cfg.algo.drop_zero_advantage},
+                       "grpo": {"scale": cfg.algo.grpo_scale}, "mars": {}}[cfg.algo.advantage]
+            with_adv = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
+            batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
+
+            # 3. Learner: PPO epochs over the batch (an empty batch skips the update).
+            learned = learner.step(batch) if batch else {"skipped": 1.0}
+
+            # 4. Log.
+            metrics = {
+                **rollout_metrics(played), **advantage_metrics(with_adv, baselines), **learned,
+                "matches": len(played), "samples": len(batch),
+                "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
+                "rollout_tokens_per_s": (policy.tokens_generated - tokens_before) / rollout_time,
+                "wall_time": time.perf_counter() - started,
+            }
+            if step % cfg.trainer.log_every == 0:
+                log.log(step, metrics)
+            if cfg.trainer.transcripts_every and step % cfg.trainer.transcripts_every == 0:
+                write_transcripts(run_dir / "transcripts" / f"step_{step:06d}.jsonl", played)
+            if step % cfg.trainer.save_every == 0 or step == cfg.trainer.steps:
+                save_checkpoint(run_dir, step, model, tokenizer,
+                                {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict()},
+                                keep=cfg.trainer.keep_checkpoints)
+            wins = [v for k, v in metrics.items() if k.startswith("win_rate/")]
+            bar.update(task, completed=step, stats=(
+                f"win {sum(wins) / max(1, len(wins)):.2f} | invalid "
+                f"{np.mean([v for k, v in metrics.items() if k.startswith('invalid_rate/')]):.2f} | "
+                f"{metrics['rollout_tokens_per_s']:.0f} tok/s"))
+    log.close()
+    return run_dir
+
+
+def write_transcripts(path: Path, played: list[PlayedMatch]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        for pm in played:
+            out.write(json.dumps(pm.record()) + "\n")

@@ -1,0 +1,124 @@
+"""The trainer on a tiny random model: what a step changes, PPO invariants, NaN safety, exact resume."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sparring.config import load_config
+from sparring.learner import Learner, LearnerSample
+from sparring.metrics import read_metrics
+from sparring.policy import build_policy
+from sparring.trainer import train
+
+CONFIG = Path(__file__).parents[1] / "configs" / "tiny_test.yaml"
+TIMING = ("wall_time", "rollout_tokens_per_s", "learner_tokens_per_s")
+# Same thread count as this process (conftest), so float reductions run in the same order.
+ENV = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+
+
+def tiny_cfg(tmp_path, *overrides):
+    return load_config(CONFIG, [f"trainer.run_dir={tmp_path / 'run'}", *overrides])
+
+
+def samples(advantages):
+    return [LearnerSample([1, 2, 3, 4][: 2 + i % 3], [5, 6, 7][: 1 + i % 3], [-1.0] * (1 + i % 3), a)
+            for i, a in enumerate(advantages)]
+
+
+def make_learner(cfg):
+    torch.manual_seed(0)
+    model, tokenizer = build_policy(cfg.model)
+    return model, Learner(model, cfg.algo, cfg.trainer, tokenizer.pad_token_id, 1.0, autocast_bf16=False)
+
+
+def snapshot(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def test_a_step_changes_only_the_lora_parameters(tmp_path):
+    model, learner = make_learner(tiny_cfg(tmp_path))
+    before = snapshot(model)
+    stats = learner.step(samples([1.0, -1.0, 0.5, -0.5]))
+    assert stats["skipped"] == 0
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all("lora_" in n for n in changed)
+    assert any("lora_A" in n for n in changed) and any("lora_B" in n for n in changed)
+
+
+def test_full_fine_tune_changes_base_weights(tmp_path):
+    model, learner = make_learner(tiny_cfg(tmp_path, "model.lora=false", "trainer.lr=1e-3"))
+    before = snapshot(model)
+    learner.step(samples([1.0, -1.0]))
+    assert not torch.equal(model.get_input_embeddings().weight, before["model.embed_tokens.weight"])
+
+
+def test_ppo_ratio_is_one_and_nothing_clipped_on_the_first_epoch(tmp_path):
+    _, learner = make_learner(tiny_cfg(tmp_path, "algo.ppo_epochs=2", "trainer.lr=0.05"))
+    stats = learner.step(samples([1.0, -1.0, 2.0, -2.0]))
+    assert stats["first_epoch_ratio_mean"] == pytest.approx(1.0, abs=1e-6)
+    assert stats["first_epoch_clip_fraction"] == 0.0
+    assert stats["clip_fraction"] > 0  # the second epoch did see a moved policy
+
+
+def test_nan_loss_skips_the_update(tmp_path):
+    model, learner = make_learner(tiny_cfg(tmp_path))
+    before = snapshot(model)
+    stats = learner.step(samples([1.0, float("nan")]))
+    assert stats["skipped"] == 1.0 and learner.skipped_updates == 2
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+
+def test_kl_to_the_lora_base_is_zero_before_any_update(tmp_path):
+    _, learner = make_learner(tiny_cfg(tmp_path, "algo.kl_coef=0.1", "algo.ppo_epochs=1"))
+    # LoRA B starts at zero, so the adapted policy equals the base: k3 KL is exactly 0.
+    assert learner.step(samples([1.0, -1.0]))["kl"] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_tiny_self_play_run_completes(tmp_path):
+    run = train(tiny_cfg(tmp_path))
+    metrics = read_metrics(run)
+    assert [m["step"] for m in metrics] == [1, 2, 3]
+    assert all(m["matches"] > 0 for m in metrics)
+    assert any(k.startswith("win_rate/tic_tac_toe/") for k in metrics[0])
+    assert (run / "config.yaml").exists() and (run / "transcripts" / "step_000001.jsonl").exists()
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert checkpoints == ["step_000002", "step_000003"]  # keep_checkpoints: 2
+    assert (run / "checkpoints" / "step_000003" / "model" / "adapter_config.json").exists()
+
+
+def comparable(metrics):
+    return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics]
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    steps = "trainer.steps=5"
+    reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps)))
+    run = tmp_path / "b" / "run"
+    command = [sys.executable, "-m", "sparring", "train", str(CONFIG), "--set", f"trainer.run_dir={run}", "--set", steps]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_metrics(run)) < 2:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = len(read_metrics(run))
+    assert 2 <= killed_at < 5, "the run should be killed part-way"
+    resumed = subprocess.run([sys.executable, "-m", "sparring", "train", "--resume", str(run)],
+                             capture_output=True, text=True, timeout=300, env=ENV)
+    assert resumed.returncode == 0, resumed.stderr
+    assert comparable(read_metrics(run)) == comparable(reference)
+
+
+def test_bad_config_field_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sparring", "train", str(CONFIG), "--set", "trainer.lrr=1"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "trainer.lr" in result.stderr
