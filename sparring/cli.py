@@ -12,7 +12,7 @@ from rich.table import Table
 
 from sparring.errors import SparringError
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get full rows
 
 
 def cmd_games(args: argparse.Namespace) -> None:
@@ -62,12 +62,13 @@ def cmd_arena(args: argparse.Namespace) -> None:
 
 
 def print_arena(result) -> None:
-    table = Table(title=f"{result.game}: rates with 95% Wilson intervals")
-    for column in ("player", "seat", "n", "win", "draw", "loss", "invalid", "mean return"):
+    table = Table(title=f"{result.game}: rates in % with 95% Wilson intervals; mean return with 95% CI")
+    for column in ("player", "seat", "n", "win %", "draw %", "loss %", "invalid %", "mean return"):
         table.add_column(column, justify="right")
     for row in result.rows():
-        cells = [f"{row[k]:.3f} [{row[k + '_low']:.3f}, {row[k + '_high']:.3f}]" for k in ("win", "draw", "loss", "invalid")]
-        ret = f"{row['mean_return']:+.3f} [{row['mean_return_low']:+.3f}, {row['mean_return_high']:+.3f}]"
+        cells = [f"{100 * row[k]:.0f} [{100 * row[k + '_low']:.0f}-{100 * row[k + '_high']:.0f}]"
+                 for k in ("win", "draw", "loss", "invalid")]
+        ret = f"{row['mean_return']:+.2f} [{row['mean_return_low']:+.2f}, {row['mean_return_high']:+.2f}]"
         table.add_row(row["player"], str(row["seat"]), str(row["matches"]), *cells, ret)
     console.print(table)
 

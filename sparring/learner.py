@@ -1,8 +1,8 @@
 """The learner: one optimiser step (or `ppo_epochs` of them) over a batch of turn samples.
 
-The "old" log-probs are recomputed with the learner's own forward pass
-(same dtype, same kernels) before the first update, so the PPO ratio is exactly 1 on the first
-epoch; the sampling log-probs recorded at generation time are kept for a drift diagnostic.
+The "old" log-probs are the learner's own first-epoch forward pass, detached (same dtype, same
+kernels, no extra pass), so the PPO ratio is exactly 1 on the first epoch; the sampling
+log-probs recorded at generation time are kept for a drift diagnostic.
 """
 
 from __future__ import annotations
@@ -73,29 +73,26 @@ class Learner:
         started = time.perf_counter()
         total_tokens = sum(len(s.completion_ids) for s in samples)
         micro = list(self._micro_batches(samples))
-        with torch.no_grad():
-            old, ref, ent_sum, drift_sum = [], [], 0.0, 0.0
-            for chunk, batch in micro:
-                logp, ent = self._forward(batch, entropy=True)
-                old.append(logp)
-                mask = batch.completion_mask
-                ent_sum += float((ent * mask).sum())
-                drift_sum += float(((logp - padded([s.sampling_logprobs for s in chunk], mask.shape[1])).abs() * mask).sum())
-                if self.algo.kl_coef > 0:
-                    with self._reference():
-                        ref.append(self._forward(batch)[0])
-        stats = {"entropy": ent_sum / max(1, total_tokens), "logprob_drift": drift_sum / max(1, total_tokens)}
+        ref = []
+        if self.algo.kl_coef > 0:
+            with torch.no_grad(), self._reference():
+                ref = [self._forward(batch)[0] for _, batch in micro]
+        old: list[torch.Tensor] = []  # filled by the first epoch's own forward passes
+        ent_sum = drift_sum = 0.0
         epoch_stats: list[dict[str, float]] = []
-        for _ in range(self.algo.ppo_epochs):
+        for epoch in range(self.algo.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             loss_total, agg = 0.0, {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 0.0}
             for i, (chunk, batch) in enumerate(micro):
-                logp, _ = self._forward(batch)
+                logp, ent = self._forward(batch, entropy=epoch == 0)
                 mask = batch.completion_mask
-                if self.algo.aggregation == "token_mean":
-                    weight = float(mask.sum()) / max(1, total_tokens)
-                else:
-                    weight = len(chunk) / len(samples)
+                if epoch == 0:
+                    old.append(logp.detach())
+                    ent_sum += float((ent * mask).sum())
+                    sampled = padded([s.sampling_logprobs for s in chunk], mask.shape[1])
+                    drift_sum += float(((old[i] - sampled).abs() * mask).sum())
+                weight = (float(mask.sum()) / max(1, total_tokens) if self.algo.aggregation == "token_mean"
+                          else len(chunk) / len(samples))
                 loss, part = policy_loss(
                     logp, old[i], torch.tensor([s.advantage for s in chunk]), mask,
                     kind=self.algo.loss, clip=self.algo.clip, dual_clip=self.algo.dual_clip,
@@ -108,21 +105,21 @@ class Learner:
                 for key in agg:
                     agg[key] += part[key] * token_share
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.trainer.max_grad_norm))
-            if not (math.isfinite(loss_total) and math.isfinite(grad_norm)):
+            applied = math.isfinite(loss_total) and math.isfinite(grad_norm)
+            if applied:
+                self.optimizer.step()
+                self.scheduler.step()
+            else:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.skipped_updates += 1
-                epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "skipped": 1.0})
-                continue
-            self.optimizer.step()
-            self.scheduler.step()
-            epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "skipped": 0.0})
-        for key in epoch_stats[0]:
-            stats[key] = sum(e[key] for e in epoch_stats) / len(epoch_stats)
+            epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "skipped": float(not applied)})
+        stats = {key: sum(e[key] for e in epoch_stats) / len(epoch_stats) for key in epoch_stats[0]}
         stats["first_epoch_ratio_mean"] = epoch_stats[0]["ratio_mean"]
         stats["first_epoch_clip_fraction"] = epoch_stats[0]["clip_fraction"]
-        elapsed = time.perf_counter() - started
-        trained = total_tokens * (self.algo.ppo_epochs + 1 + (self.algo.kl_coef > 0))
-        stats["learner_tokens_per_s"] = trained / elapsed
+        stats["entropy"] = ent_sum / max(1, total_tokens)
+        stats["logprob_drift"] = drift_sum / max(1, total_tokens)  # |learner - sampler| log-prob per token
+        sequence_tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
+        stats["learner_tokens_per_s"] = sequence_tokens * self.algo.ppo_epochs / (time.perf_counter() - started)
         stats["lr"] = self.scheduler.get_last_lr()[0]
         return stats
 

@@ -3,8 +3,10 @@
 A game's prompt (``Match.prompt``) already holds the rules, the state, the legal moves and the
 answer format. A template wraps it for a model:
 
-- ``"short"``: the game prompt, then a request to answer at once with only the move. Few
-  generated tokens, so it suits CPU runs and small models.
+- ``"short"``: the game prompt alone, and the reply pre-filled with the answer opener
+  (``\\boxed{`` or ``[``), so the model writes just the move and the closing brace. A handful of
+  generated tokens: it suits CPU runs and small models (SmolLM2-135M answers legally this way
+  and almost never without it).
 - ``"spiral"``: SPIRAL's framing (a two-player zero-sum game, make valid actions to win,
   reason step by step). SPIRAL's last sentence names ``\\boxed{}``; here it points to the
   format the game prompt states, so the template never contradicts a bracket-format game.
@@ -14,41 +16,59 @@ answer format. A template wraps it for a model:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sparring.errors import SparringError
+from sparring.games.answer import answer_opener
 
-__all__ = ["TEMPLATES", "render_prompt", "template_text"]
+__all__ = ["TEMPLATES", "Template", "answer_prefix", "render_prompt", "template_text"]
 
-TEMPLATES: dict[str, str] = {
-    "short": (
-        "{prompt}\n"
-        "Reply now with your move only, written in the required format, and nothing else."
-    ),
-    "spiral": (
+@dataclass(frozen=True)
+class Template:
+    """The user message around a game prompt, and whether the reply starts with the answer opener."""
+
+    text: str
+    prefill_answer: bool  # the assistant turn begins with e.g. "\\boxed{", so the model writes only the move
+
+
+TEMPLATES: dict[str, Template] = {
+    "short": Template("{prompt}", prefill_answer=True),
+    "spiral": Template(
         "You are playing a two-player zero-sum game. Make valid actions to win.\n"
         "Observation: {prompt}\n"
-        "Please reason step by step, and put your final answer in the format given above."
+        "Please reason step by step, and put your final answer in the format given above.",
+        prefill_answer=False,
     ),
 }
 
 
-def template_text(template: str, game_prompt: str) -> str:
-    """The user message: the named template filled with the game's prompt."""
+def _template(template: str) -> Template:
     if template not in TEMPLATES:
         raise SparringError(f"unknown prompt template {template!r} (choose from: {', '.join(TEMPLATES)})")
-    return TEMPLATES[template].replace("{prompt}", game_prompt)
+    return TEMPLATES[template]
 
 
-def render_prompt(tokenizer: Any, template: str, game_prompt: str) -> str:
-    """The full prompt text for a model: the template, inside the chat template if there is one.
+def template_text(template: str, game_prompt: str) -> str:
+    """The user message: the named template filled with the game's prompt."""
+    return _template(template).text.replace("{prompt}", game_prompt)
+
+
+def answer_prefix(template: str, answer_format: str) -> str:
+    """What the template writes at the start of the model's reply ("" or the answer opener)."""
+    return answer_opener(answer_format) if _template(template).prefill_answer else ""
+
+
+def render_prompt(tokenizer: Any, template: str, game_prompt: str, answer_format: str = "boxed") -> str:
+    """The full prompt text for a model: the template, inside the chat template if there is one,
+    followed by the pre-filled start of the answer when the template has one.
 
     With a chat template the text is one user message followed by the assistant's turn opener
     (``add_generation_prompt=True``); without one it is the plain template text.
     """
     text = template_text(template, game_prompt)
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
+        text = tokenizer.apply_chat_template(
             [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
         )
-    return text
+    return text + answer_prefix(template, answer_format)

@@ -1,6 +1,7 @@
 """The glue between engines and text: prompts, parsing, referee rules, seeding, Kuhn scoring."""
 
 import random
+import re
 
 import pyspiel
 import pytest
@@ -30,8 +31,8 @@ def test_prompt_lists_exactly_the_legal_moves(name):
         player = RandomPlayer(seed)
         while not match.is_over():
             obs = match.observe()
-            listed = next(line for line in obs.prompt.splitlines() if line.startswith("Legal moves: "))
-            assert listed.removeprefix("Legal moves: ").split(", ") == obs.legal_moves
+            listed = next(line for line in obs.prompt.splitlines() if line.startswith("Choose one move: "))
+            assert re.findall(r"\\boxed\{([^{}]*)\}", listed) == obs.legal_moves
             assert len(obs.legal_moves) == len(match.engine_state.legal_actions())
             match.submit(player.act(obs))
 

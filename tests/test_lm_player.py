@@ -131,7 +131,8 @@ def test_generation_stops_at_eos_and_keeps_it_as_the_last_token(tiny):
     player.script = ids + [tokenizer.eos_token_id] + ids
     (action,) = player.act_batch([observation(PROMPTS[0])])
     assert action.extra["completion_ids"] == ids + [tokenizer.eos_token_id]
-    assert action.text == "no answer here" and action.extra["stop"] == "eos"
+    # "short" pre-fills the answer opener: the text is the opener plus what the model wrote.
+    assert action.text == "\\boxed{no answer here" and action.extra["stop"] == "eos"
     player.script = ids * 10
     (action,) = player.act_batch([observation(PROMPTS[0])])
     assert action.extra["num_tokens"] == 20 and action.extra["stop"] == "length"
@@ -160,7 +161,8 @@ def test_templates_and_chat_rendering(tiny):
     plain_tokenizer = copy.deepcopy(tokenizer)
     plain_tokenizer.chat_template = None
     plain = render_prompt(plain_tokenizer, "short", "GAME PROMPT")
-    assert plain.startswith("GAME PROMPT\n") and "<|im_start|>" not in plain
+    assert plain == "GAME PROMPT\\boxed{" and "<|im_start|>" not in plain
+    assert render_prompt(plain_tokenizer, "short", "GAME PROMPT", "bracket") == "GAME PROMPT["
 
 
 def test_unknown_template_is_a_one_line_error(tiny):

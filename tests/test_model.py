@@ -73,7 +73,7 @@ def test_peft_adapter_dir_loads_base_then_adapter(tmp_path):
 
 
 def test_default_model_is_cached_as_safetensors_and_answers():
-    from sparring.games.answer import answer_instruction
+    from sparring.games.answer import moves_instruction
     from sparring.players.lm import LMPlayer
 
     started = time.perf_counter()
@@ -90,7 +90,7 @@ def test_default_model_is_cached_as_safetensors_and_answers():
 
     from sparring.games.base import MatchRules, Observation
 
-    prompt = "Your card: K. Legal moves: pass, bet\n" + answer_instruction("boxed")
+    prompt = "Your card: K.\n" + moves_instruction(["pass", "bet"], "boxed")
     observation = Observation(types.SimpleNamespace(rules=MatchRules()), 0, prompt, ["pass", "bet"])
     action = LMPlayer(model, tokenizer, greedy=True, max_new_tokens=4).act_batch([observation])[0]
     assert action.text.strip() and action.extra["num_tokens"] == len(action.extra["completion_ids"]) > 0

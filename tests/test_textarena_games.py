@@ -1,4 +1,5 @@
 import random
+import re
 
 import numpy as np
 import pytest
@@ -19,8 +20,8 @@ BOXED, BRACKET = MatchRules(answer_format="boxed"), MatchRules(answer_format="br
 
 
 def legal_line(prompt: str) -> list[str]:
-    line = next(line for line in prompt.splitlines() if line.startswith("Legal moves: "))
-    return line[len("Legal moves: ") :].split(", ")
+    line = next(line for line in prompt.splitlines() if line.startswith("Choose one move: "))
+    return re.findall(r"\\boxed\{([^{}]*)\}", line)
 
 
 def play_random(match, rng, garbage=0.0):
@@ -58,7 +59,7 @@ def test_tictactoe_prompt_lists_exactly_the_free_cells():
     obs = match.observe()
     assert obs.seat == 1
     assert obs.legal_moves == legal_line(obs.prompt) == ["1", "2", "3", "5", "6", "7"]
-    board = obs.prompt.split("Board (free cells show their number):\n")[1].split("\nLegal moves")[0]
+    board = obs.prompt.split("Board (free cells show their number):\n")[1].split("\nChoose one move")[0]
     assert board == " X | 1 | 2\n---+---+---\n 3 | O | 5\n---+---+---\n 6 | 7 | O"
     assert "You play X; player_0 plays O" in obs.prompt
 

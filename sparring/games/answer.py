@@ -14,11 +14,20 @@ _BOXED = re.compile(r"\\boxed\s*\{([^{}]*)\}")
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 
 
-def answer_instruction(answer_format: str) -> str:
-    """The sentence that tells a player how to write its move."""
-    if answer_format == "boxed":
-        return "Put your final answer within \\boxed{}, for example \\boxed{MOVE}."
-    return "Write your final answer in square brackets, for example [MOVE]."
+def moves_instruction(moves: list[str], answer_format: str) -> str:
+    """The line that lists the legal moves, each written as the answer must be written.
+
+    Small models copy what they see: listing `\\boxed{pass} or \\boxed{bet}` (rather than
+    `pass, bet` plus an abstract format rule) is what makes SmolLM2-135M answer legally.
+    """
+    written = [format_answer(move, answer_format) for move in moves]
+    listed = written[0] if len(written) == 1 else ", ".join(written[:-1]) + " or " + written[-1]
+    return f"Choose one move: {listed}."
+
+
+def answer_opener(answer_format: str) -> str:
+    """The text an answer starts with (`\\boxed{` or `[`), which a template may pre-fill."""
+    return format_answer("", answer_format)[:-1]
 
 
 def format_answer(move: str, answer_format: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sparring.games.answer import answer_instruction, parse_move
+from sparring.games.answer import moves_instruction, parse_move
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,7 @@ class Match(ABC):
             f"You are playing {self.game.name}, as {self.role(seat)}.",
             f"Rules: {self.game.rules_text}",
             self.observation_text(seat),
-            "Legal moves: " + ", ".join(self.legal_moves()),
-            answer_instruction(self.rules.answer_format),
+            moves_instruction(self.legal_moves(), self.rules.answer_format),
         ]
         if self._failed_attempts:
             lines.append("Your previous answer named no legal move; answer with one of the legal moves.")

@@ -26,7 +26,7 @@ from sparring.games.answer import extract_answer
 from sparring.games.base import Observation
 from sparring.logprobs import sequence_logprobs
 from sparring.players.base import Action, Player
-from sparring.templates import TEMPLATES, render_prompt
+from sparring.templates import TEMPLATES, answer_prefix, render_prompt
 
 __all__ = ["AnswerStop", "LMPlayer", "encode_prompts", "lm_player_from_spec", "sequence_logprobs"]
 
@@ -58,8 +58,10 @@ class AnswerStop(StoppingCriteria):
     the row runs.
     """
 
-    def __init__(self, tokenizer: Any, prompt_length: int, answer_formats: list[str], eos_ids: set[int]):
+    def __init__(self, tokenizer: Any, prompt_length: int, answer_formats: list[str], eos_ids: set[int],
+                 prefixes: list[str] | None = None):
         self.tokenizer = tokenizer
+        self.prefixes = prefixes or [""] * len(answer_formats)  # pre-filled answer starts, per row
         self.prompt_length = prompt_length
         self.answer_formats = list(answer_formats)
         self.eos_ids = set(eos_ids)
@@ -80,7 +82,8 @@ class AnswerStop(StoppingCriteria):
                 # Only a token that writes the closing character can close an answer.
                 if _CLOSING[answer_format] not in self.tokenizer.decode([token]):
                     continue
-                text = self.tokenizer.decode(input_ids[row, self.prompt_length :].tolist(), skip_special_tokens=True)
+                text = self.prefixes[row] + self.tokenizer.decode(
+                    input_ids[row, self.prompt_length :].tolist(), skip_special_tokens=True)
                 if extract_answer(text, answer_format) is not None:
                     self.stop_length[row], self.stop_reason[row] = length, "answer"
         done = [n is not None for n in self.stop_length]
@@ -183,7 +186,7 @@ class LMPlayer(Player):
 
     def render(self, observation: Observation) -> str:
         """The full prompt text the model sees for this observation."""
-        return render_prompt(self.tokenizer, self.template, observation.prompt)
+        return render_prompt(self.tokenizer, self.template, observation.prompt, observation.answer_format)
 
     def _logits_processors(self) -> list[LogitsProcessor]:
         """Processors after the log-prob recorder: the sampling warpers."""
@@ -209,7 +212,8 @@ class LMPlayer(Player):
         eos_ids = _eos_ids(self.model, tokenizer)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
 
-        stop = AnswerStop(tokenizer, prompt_length, [obs.answer_format for obs in observations], eos_ids)
+        prefixes = [answer_prefix(self.template, obs.answer_format) for obs in observations]
+        stop = AnswerStop(tokenizer, prompt_length, [obs.answer_format for obs in observations], eos_ids, prefixes)
         recorder = _LogprobRecorder(self.logprob_temperature)
         # Sampling is done by our own warpers after the recorder; generate's are all neutral.
         sampling = {} if self.greedy else {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
@@ -244,7 +248,7 @@ class LMPlayer(Player):
             length = stop.stop_length[row] if stop.stop_length[row] is not None else generated.shape[1]
             completion = generated[row, :length].tolist()
             prompt_ids = input_ids[row, attention_mask[row].bool()].tolist()
-            text = tokenizer.decode(completion, skip_special_tokens=True)
+            text = prefixes[row] + tokenizer.decode(completion, skip_special_tokens=True)
             self.tokens_generated += length
             actions.append(
                 Action(
