@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config field, e.g. --set trainer.lr=1e-5 (repeatable)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.set_defaults(run=cmd_train)
+
+    from sparring.cli_eval import add_eval_commands
+
+    add_eval_commands(sub)
     return parser
 
 

@@ -116,7 +116,9 @@ class RolloutConfig:
     top_p: float = option(1.0, "Nucleus sampling probability mass (1.0 = off).")
     group_size: int = option(1, "Consecutive matches sharing game, seed and seating: the groups of grpo advantages.")
     opponent: str = option(
-        "self", '"self" = the policy plays every seat; a fixed player name (e.g. "random") takes the other seats.'
+        "self",
+        '"self" = the opponent pool decides (pure self-play under pool.rule=latest); a fixed player name '
+        '(e.g. "random") always takes the other seats, and the pool is not used.',
     )
 
 
@@ -165,6 +167,7 @@ class TrainerConfig:
     keep_checkpoints: int = option(2, "Most recent checkpoints kept on disk; older ones are deleted.")
     eval_every: int = option(0, "Evaluate against fixed players every N learner steps; 0 = off.")
     eval_matches: int = option(32, "Matches played per evaluation.")
+    final_eval_matches: int = option(0, "After training, matches against random and against the untrained model (printed, saved to eval.jsonl); 0 = skip.")
     transcripts_every: int = option(5, "Write sampled match transcripts every N learner steps.")
     log_every: int = option(1, "Log metrics every N learner steps.")
 

@@ -25,12 +25,15 @@ import torch
 from sparring.advantages import RAEBaselines, TurnSample, estimate_advantages
 from sparring.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_states
 from sparring.config import Config, save_config
-from sparring.games import MatchRules, make_game
+from sparring.curriculum import Curriculum, arm_rewards, game_arms, split_arm
+from sparring.evaluation import evaluate, print_eval
+from sparring.games import LanguageGame, MatchRules, make_game
 from sparring.learner import Learner, LearnerSample
 from sparring.metrics import MetricsLog
 from sparring.players import make_player
 from sparring.players.lm import LMPlayer
 from sparring.policy import build_policy
+from sparring.pool import Opponent, OpponentPool, seating
 from sparring.progress import progress_bar
 from sparring.rollout import MatchSpec, PlayedMatch, Rollout
 from sparring.stats import outcome
@@ -48,28 +51,37 @@ def match_rules(cfg: Config) -> MatchRules:
 
 
 class SelfPlay:
-    """Who sits where in the matches of one step, and which seats learn."""
+    """Who sits where in the matches of one step, and which seats learn.
 
-    def __init__(self, cfg: Config, policy: LMPlayer, step: int):
+    Each group of matches draws its (game, role) arm from the curriculum and its opponent from
+    the pool (or the configured fixed opponent); the policy takes the arm's seat. Against `self`
+    the policy takes every seat and every seat learns.
+    """
+
+    def __init__(self, cfg: Config, policy: LMPlayer, pool: OpponentPool, curriculum: Curriculum,
+                 games: dict[str, LanguageGame], step: int):
         self.cfg = cfg
         self.policy = policy
-        self.games = [make_game(name) for name in cfg.games.names]
+        self.pool = pool
+        self.curriculum = curriculum
+        self.games = games
         self.rules = match_rules(cfg)
         self.step = step
-        self.opponent = None if cfg.rollout.opponent == "self" else make_player(
-            cfg.rollout.opponent, seed=derived_seed(cfg.trainer.seed, step, 2))
+        name = cfg.rollout.opponent
+        self.fixed = None if name == "self" else Opponent(name, make_player(name, seed=derived_seed(cfg.trainer.seed, step, 2)))
+        pool.reseed(derived_seed(cfg.trainer.seed, step, 2))
 
     def spec(self, i: int) -> MatchSpec:
-        group = i // self.cfg.rollout.group_size  # matches of a group share game, seed and seating
-        game = self.games[derived_seed(self.cfg.trainer.seed, self.step, group, 3) % len(self.games)]
-        if self.opponent is None:
-            players, learning = [self.policy] * game.num_seats, list(range(game.num_seats))
-        else:
-            seat = group % game.num_seats
-            players = [self.policy if s == seat else self.opponent for s in range(game.num_seats)]
-            learning = [seat]
+        group = i // self.cfg.rollout.group_size  # matches of a group share arm, opponent and seed
         seed = derived_seed(self.cfg.trainer.seed, self.step, group)
-        return MatchSpec(game, players, seed, self.rules, {"learning_seats": learning, "group": group})
+        rng = np.random.default_rng(seed)
+        arm = self.curriculum.sample(rng)
+        game_name, role = split_arm(arm)
+        game = self.games[game_name]
+        opponent = self.fixed or self.pool.sample(rng)
+        players, learning = seating(opponent, self.policy, game.num_seats, game.roles.index(role))
+        return MatchSpec(game, players, seed, self.rules,
+                         {"learning_seats": learning, "group": group, "opponent": opponent.id, "arm": arm})
 
 
 def turn_samples(played: list[PlayedMatch]) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
@@ -120,73 +132,107 @@ def train(cfg: Config, resume: bool = False) -> Path:
     """Run (or resume) self-play training; return the run directory."""
     run_dir = Path(cfg.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    games = {name: make_game(name) for name in cfg.games.names}
     torch.manual_seed(cfg.trainer.seed)
     checkpoint = latest_checkpoint(run_dir) if resume else None
     model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None)
     learner = Learner(model, cfg.algo, cfg.trainer, pad_id=tokenizer.pad_token_id,
                       temperature=cfg.rollout.temperature, autocast_bf16=cfg.model.dtype == "bfloat16")
+    policy = LMPlayer(model, tokenizer, template=cfg.games.template, max_new_tokens=cfg.rollout.max_new_tokens,
+                      temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, name="policy")
     baselines = RAEBaselines(decay=cfg.algo.rae_decay)
-    start = 0
+    pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora)
+    pool.bind(policy)
+    curriculum = Curriculum.from_config(cfg.curriculum, game_arms(games.values()))
     log = MetricsLog(run_dir)
+    start = 0
     if checkpoint:
         state = load_trainer_state(checkpoint)
         learner.load_state_dict(state["learner"])
         baselines = RAEBaselines.from_dict(state["baselines"])
+        pool.load_state_dict(state["pool"])
+        curriculum.load_state_dict(state["curriculum"])
         start = state["step"]
         set_rng_states(state["rng"])
         log.truncate_after(start)
     else:
         save_config(cfg, run_dir / "config.yaml")
         log.truncate_after(-1)
-    policy = LMPlayer(model, tokenizer, template=cfg.games.template, max_new_tokens=cfg.rollout.max_new_tokens,
-                      temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, name="policy")
     rollout = Rollout(cfg.rollout.concurrency)
     started = time.perf_counter()
     with progress_bar() as bar:
         task = bar.add_task("self-play", total=cfg.trainer.steps, completed=start, stats="")
         for step in range(start + 1, cfg.trainer.steps + 1):
-            # 1. Rollout: play until enough LM turns are recorded.
+            # 1. Rollout: curriculum picks (game, role), the pool picks opponents; play until
+            #    enough policy turns are recorded.
             t0 = time.perf_counter()
-            tokens_before = policy.tokens_generated
-            model.eval()
-            seating = SelfPlay(cfg, policy, step)
-            played = list(rollout.play(seating.spec, num_turns=cfg.rollout.turns_per_step))
+            tokens_before = policy.tokens_generated + pool.tokens_generated
+            seats = SelfPlay(cfg, policy, pool, curriculum, games, step)
+            played = list(rollout.play(seats.spec, num_turns=cfg.rollout.turns_per_step))
             rollout_time = time.perf_counter() - t0
-            model.train()
+            for pm in played:
+                for seat in pm.spec.meta["learning_seats"]:
+                    pool.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat))
 
-            # 2. Advantages: one trajectory per seat, baselines per (game, role).
+            # 2. Advantages: one trajectory per learning seat, baselines per (game, role).
             samples, tokens = turn_samples(played)
             options = {"rae": {"baseline": cfg.algo.rae_baseline, "drop_zero": cfg.algo.drop_zero_advantage},
                        "grpo": {"scale": cfg.algo.grpo_scale}, "mars": {}}[cfg.algo.advantage]
             with_adv = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
+            curriculum.update(arm_rewards(with_adv))
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
 
             # 3. Learner: PPO epochs over the batch (an empty batch skips the update).
             learned = learner.step(batch) if batch else {"skipped": 1.0}
+            if cfg.pool.rule != "latest" and step % cfg.pool.snapshot_every == 0:
+                pool.add_snapshot(step, model)
 
-            # 4. Log.
+            # 4. Log, transcripts, evaluation, checkpoint.
             metrics = {
                 **rollout_metrics(played), **advantage_metrics(with_adv, baselines), **learned,
+                **pool.metrics(), **curriculum.metrics(),
                 "matches": len(played), "samples": len(batch),
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
-                "rollout_tokens_per_s": (policy.tokens_generated - tokens_before) / rollout_time,
+                "rollout_tokens_per_s": (policy.tokens_generated + pool.tokens_generated - tokens_before) / rollout_time,
                 "wall_time": time.perf_counter() - started,
             }
             if step % cfg.trainer.log_every == 0:
                 log.log(step, metrics)
             if cfg.trainer.transcripts_every and step % cfg.trainer.transcripts_every == 0:
                 write_transcripts(run_dir / "transcripts" / f"step_{step:06d}.jsonl", played)
+            if cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0:
+                evaluate(policy, list(games), opponents=["random"], matches=cfg.trainer.eval_matches,
+                         seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
             if step % cfg.trainer.save_every == 0 or step == cfg.trainer.steps:
+                pool.release()
                 save_checkpoint(run_dir, step, model, tokenizer,
-                                {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict()},
+                                {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict(),
+                                 "pool": pool.state_dict(), "curriculum": curriculum.state_dict()},
                                 keep=cfg.trainer.keep_checkpoints)
-            wins = [v for k, v in metrics.items() if k.startswith("win_rate/")]
-            bar.update(task, completed=step, stats=(
-                f"win {sum(wins) / max(1, len(wins)):.2f} | invalid "
-                f"{np.mean([v for k, v in metrics.items() if k.startswith('invalid_rate/')]):.2f} | "
-                f"{metrics['rollout_tokens_per_s']:.0f} tok/s"))
+            bar.update(task, completed=step, stats=progress_stats(metrics))
     log.close()
+    if cfg.trainer.final_eval_matches:
+        final_evaluation(cfg, policy, list(games), run_dir)
     return run_dir
+
+
+def progress_stats(metrics: dict[str, float]) -> str:
+    def mean(prefix: str) -> float:
+        values = [v for k, v in metrics.items() if k.startswith(prefix)]
+        return sum(values) / max(1, len(values))
+    return (f"win {mean('win_rate/'):.2f} | invalid {mean('invalid_rate/'):.2f} | "
+            f"{metrics['rollout_tokens_per_s']:.1f} tok/s")
+
+
+def final_evaluation(cfg: Config, policy: LMPlayer, games: list[str], run_dir: Path) -> None:
+    """The trained policy against `random` and against the untrained model, printed and saved."""
+    initial = f"lm:{cfg.model.name}"
+    options = {"template": cfg.games.template, "max_new_tokens": cfg.rollout.max_new_tokens,
+               "temperature": cfg.rollout.temperature}
+    rows = evaluate(policy, games, opponents=["random"], initial=initial, matches=cfg.trainer.final_eval_matches,
+                    seed=cfg.trainer.seed + 1, run_dir=run_dir, step=cfg.trainer.steps, lm_options=options,
+                    concurrency=cfg.rollout.concurrency, progress=True)
+    print_eval(rows)
 
 
 def write_transcripts(path: Path, played: list[PlayedMatch]) -> None:

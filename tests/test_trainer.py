@@ -98,11 +98,17 @@ def comparable(metrics):
     return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics]
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+POOL_AND_SEC = ("games.names=[tic_tac_toe, kuhn_poker]", "pool.rule=prioritised", "pool.snapshot_every=1",
+                "pool.max_snapshots=2", "pool.fixed=[random]", "curriculum.kind=sec")
+
+
+@pytest.mark.parametrize("extra", [(), POOL_AND_SEC], ids=["self-play", "pool-and-sec"])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     steps = "trainer.steps=5"
-    reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps)))
+    reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps, *extra)))
     run = tmp_path / "b" / "run"
-    command = [sys.executable, "-m", "sparring", "train", str(CONFIG), "--set", f"trainer.run_dir={run}", "--set", steps]
+    overrides = [f"trainer.run_dir={run}", steps, *extra]
+    command = [sys.executable, "-m", "sparring", "train", str(CONFIG), *(a for o in overrides for a in ("--set", o))]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     deadline = time.time() + 120
     while time.time() < deadline and len(read_metrics(run)) < 2:
@@ -115,6 +121,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
                              capture_output=True, text=True, timeout=300, env=ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert comparable(read_metrics(run)) == comparable(reference)
+    if extra:  # the pool and the curriculum really took part
+        assert any(k.startswith("pool/prob/snapshot@") for k in reference[-1])
+        assert any(k.startswith("curriculum/prob/kuhn_poker/") for k in reference[-1])
 
 
 def test_bad_config_field_is_one_line(tmp_path):

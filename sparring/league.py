@@ -1,0 +1,267 @@
+"""League: every checkpoint of some runs (plus fixed players) plays every other; ratings and a matrix.
+
+Each pair meets in `matches` matches through `run_arena` (seats alternate, so both seats are
+played). From the outcomes:
+
+- Elo by OpenSpiel (`pyspiel.elo`, Hunter's MM algorithm for Bradley-Terry with draws as half
+  wins), centred so the mean rating is 0, with a 95% interval from a bootstrap over matches;
+- OpenSkill (Plackett-Luce), updated match by match in a seeded shuffled order: mu +- 2 sigma;
+- the cross-play matrix: mean return of the row player against the column player.
+
+`LeagueResult.save(out_dir)` writes ``league.json`` (names, ratings, matrices, counts) and
+``league_matrix.png`` (an annotated heatmap).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyspiel
+
+from sparring.arena import run_arena
+from sparring.errors import SparringError
+from sparring.games.base import EVALUATION_RULES, MatchRules
+from sparring.players.base import Player
+
+__all__ = ["LeagueEntry", "LeagueResult", "elo_ratings", "league_entries", "openskill_ratings",
+           "plot_matrix", "print_league", "run_league"]
+
+
+@dataclass
+class LeagueEntry:
+    """One league member: a display name and a player spec (or a ready `Player`)."""
+
+    name: str
+    spec: str | Player
+
+
+def league_entries(run_dirs: list[str | Path], fixed: list[str] = ()) -> list[LeagueEntry]:
+    """Every checkpoint of the run dirs (named RUN/step_N) and the fixed players, in that order."""
+    from sparring.checkpoint import checkpoint_dirs
+
+    entries: list[LeagueEntry] = []
+    for run_dir in run_dirs:
+        run = Path(run_dir)
+        if not run.is_dir():
+            raise SparringError(f"run directory not found: {run}")
+        found = [c for c in checkpoint_dirs(run) if (c / "model").is_dir()]
+        if not found:
+            raise SparringError(f"no checkpoints in {run / 'checkpoints'}")
+        for checkpoint in found:
+            entries.append(LeagueEntry(f"{run.name}/{checkpoint.name}", f"lm:{checkpoint / 'model'}"))
+    for spec in fixed:
+        if spec not in [e.name for e in entries]:
+            entries.append(LeagueEntry(spec, spec))
+    if len(entries) < 2:
+        raise SparringError("a league needs at least two players (add runs, checkpoints or --fixed players)")
+    return entries
+
+
+@dataclass
+class LeagueResult:
+    """Pairwise outcomes of a league. Matrices are indexed [row player][column player]."""
+
+    game: str
+    names: list[str]
+    wins: np.ndarray  # wins[i, j]: matches i won against j
+    draws: np.ndarray  # draws[i, j] == draws[j, i]
+    mean_return: np.ndarray  # mean return of i against j (nan on the diagonal)
+    records: list[tuple[int, int, float]] = field(default_factory=list)  # (i, j, score of i: 1, 0.5, 0)
+
+    @property
+    def matches(self) -> np.ndarray:
+        return self.wins + self.wins.T + self.draws
+
+    def elo(self, bootstrap: int = 200, seed: int = 0) -> list[tuple[float, float, float]]:
+        """(Elo, 95% low, 95% high) per player."""
+        return elo_ratings(self.records, len(self.names), bootstrap=bootstrap, seed=seed)
+
+    def openskill(self) -> list[tuple[float, float]]:
+        """(mu, sigma) per player."""
+        return openskill_ratings(self.records, len(self.names))
+
+    def to_json(self) -> dict[str, Any]:
+        elo = self.elo()
+        skill = self.openskill()
+        return {
+            "game": self.game,
+            "players": [
+                {"name": name, "elo": e[0], "elo_low": e[1], "elo_high": e[2], "openskill_mu": s[0],
+                 "openskill_sigma": s[1], "matches": int(self.matches[i].sum())}
+                for i, (name, e, s) in enumerate(zip(self.names, elo, skill))
+            ],
+            "mean_return": [[None if np.isnan(v) else float(v) for v in row] for row in self.mean_return],
+            "wins": self.wins.astype(int).tolist(),
+            "draws": self.draws.astype(int).tolist(),
+        }
+
+    def save(self, out_dir: str | Path) -> list[Path]:
+        """Write league.json and league_matrix.png into `out_dir`; return their paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        data = out / "league.json"
+        data.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        png = plot_matrix(self.names, self.mean_return, out / "league_matrix.png",
+                          title=f"{self.game}: mean return of row player vs column player")
+        return [data, png]
+
+
+def run_league(entries: list[LeagueEntry], game: str, matches: int = 20, seed: int = 0,
+               rules: MatchRules = EVALUATION_RULES, concurrency: int = 32,
+               lm_options: dict[str, Any] | None = None, progress: bool = False) -> LeagueResult:
+    """Every entry plays every other `matches` times (seats alternating)."""
+    from sparring.games import make_game
+    from sparring.players import make_player
+
+    if matches < 1:
+        raise SparringError("a league needs at least one match per pair")
+    language_game = make_game(game)
+    players: list[Player] = []
+    for index, entry in enumerate(entries):
+        if isinstance(entry.spec, Player):
+            player = entry.spec
+        else:
+            options = dict(lm_options or {}) if entry.spec.startswith("lm:") else {}
+            player = make_player(entry.spec, seed=seed + index, **options)
+        player.name = entry.name
+        players.append(player)
+    n = len(players)
+    wins, draws = np.zeros((n, n)), np.zeros((n, n))
+    mean_return = np.full((n, n), np.nan)
+    records: list[tuple[int, int, float]] = []
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+    from sparring.evaluation import _progress
+
+    with _progress(progress) as bar:
+        task = bar.add_task(f"league on {game}", total=len(pairs) * matches, stats="")
+        for i, j in pairs:
+            bar.update(task, stats=f"{entries[i].name} vs {entries[j].name}")
+
+            def record(played, i=i, j=j) -> None:
+                returns = played.match.returns()
+                seat_i = played.spec.meta["labels"].index(0)
+                mine, theirs = returns[seat_i], returns[1 - seat_i]
+                records.append((i, j, 1.0 if mine > theirs else 0.5 if mine == theirs else 0.0))
+                bar.advance(task)
+
+            result = run_arena(language_game, (players[i], players[j]), matches, seed=seed, rules=rules,
+                               concurrency=concurrency, on_match=record)
+            for a, b, index in ((i, j, 0), (j, i, 1)):
+                tally = result.tallies[(index, None)]
+                wins[a, b] = tally.counts["win"]
+                draws[a, b] = tally.counts["draw"]
+                mean_return[a, b] = float(np.mean(tally.returns))
+    return LeagueResult(language_game.name, [e.name for e in entries], wins, draws, mean_return, records)
+
+
+def _matrices(records: list[tuple[int, int, float]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    wins, draws = np.zeros((n, n)), np.zeros((n, n))
+    for i, j, score in records:
+        if score == 1.0:
+            wins[i, j] += 1
+        elif score == 0.0:
+            wins[j, i] += 1
+        else:
+            draws[i, j] += 1
+            draws[j, i] += 1
+    return wins, draws
+
+
+def _elo(wins: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    ratings = np.array(pyspiel.elo.compute_ratings_from_matrices(
+        win_matrix=wins.astype(int).tolist(), draw_matrix=draws.astype(int).tolist()))
+    return ratings - ratings.mean()
+
+
+def elo_ratings(records: list[tuple[int, int, float]], n: int, bootstrap: int = 200,
+                seed: int = 0) -> list[tuple[float, float, float]]:
+    """Elo (mean 0) per player from (i, j, score of i) records, with a bootstrap 95% interval."""
+    if not records:
+        return [(0.0, 0.0, 0.0)] * n
+    point = _elo(*_matrices(records, n))
+    if bootstrap < 1:
+        return [(float(r), float(r), float(r)) for r in point]
+    rng = np.random.default_rng(seed)
+    samples = np.array([
+        _elo(*_matrices([records[k] for k in rng.integers(len(records), size=len(records))], n))
+        for _ in range(bootstrap)
+    ])
+    low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+    return [(float(p), float(lo), float(hi)) for p, lo, hi in zip(point, low, high)]
+
+
+def openskill_ratings(records: list[tuple[int, int, float]], n: int, seed: int = 0) -> list[tuple[float, float]]:
+    """OpenSkill Plackett-Luce (mu, sigma) per player.
+
+    OpenSkill updates match by match, so its numbers depend on the order; a league plays pair
+    after pair, which would favour whoever played last. The records are therefore replayed in
+    a seeded random order.
+    """
+    from openskill.models import PlackettLuce
+
+    model = PlackettLuce()
+    ratings = [model.rating(name=str(k)) for k in range(n)]
+    order = np.random.default_rng(seed).permutation(len(records))
+    for k in order:
+        i, j, score = records[k]
+        ranks = [0, 0] if score == 0.5 else ([0, 1] if score == 1.0 else [1, 0])
+        [[ratings[i]], [ratings[j]]] = model.rate([[ratings[i]], [ratings[j]]], ranks=ranks)
+    return [(float(r.mu), float(r.sigma)) for r in ratings]
+
+
+def plot_matrix(names: list[str], matrix: np.ndarray, out: str | Path, title: str = "") -> Path:
+    """An annotated heatmap PNG of a square matrix (rows and columns labelled by `names`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = np.asarray(matrix, dtype=float)
+    n = len(names)
+    size = max(4.0, 0.9 * n + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    finite = values[np.isfinite(values)]
+    bound = float(np.abs(finite).max()) if finite.size else 1.0
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-bound or -1, vmax=bound or 1)
+    ax.set_xticks(range(n), labels=names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(n), labels=names)
+    ax.set_xlabel("column player (opponent)")
+    ax.set_ylabel("row player")
+    for r in range(n):
+        for c in range(n):
+            text = "—" if not np.isfinite(values[r, c]) else f"{values[r, c]:+.2f}"
+            strong = np.isfinite(values[r, c]) and abs(values[r, c]) > 0.6 * (bound or 1)
+            ax.text(c, r, text, ha="center", va="center", fontsize=9, color="white" if strong else "black")
+    fig.colorbar(image, ax=ax, label="mean return of row player")
+    ax.set_title(title or "cross-play: mean return of row vs column")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def print_league(result: LeagueResult, console=None) -> None:
+    """Ratings as a rich table, best first."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    elo, skill = result.elo(), result.openskill()
+    table = Table(title=f"League on {result.game}: Elo (mean 0) with bootstrap 95% interval; OpenSkill mu ± 2σ",
+                  box=box.SIMPLE_HEAD)
+    for column in ("rank", "player", "Elo", "Elo 95%", "OpenSkill", "score", "matches"):
+        table.add_column(column, justify="left" if column == "player" else "right")
+    matches = result.matches
+    for rank, k in enumerate(sorted(range(len(result.names)), key=lambda k: -elo[k][0]), 1):
+        score = (result.wins[k].sum() + 0.5 * result.draws[k].sum()) / max(1, matches[k].sum())
+        table.add_row(str(rank), result.names[k], f"{elo[k][0]:+.0f}", f"[{elo[k][1]:+.0f}, {elo[k][2]:+.0f}]",
+                      f"{skill[k][0]:.1f} ± {2 * skill[k][1]:.1f}", f"{score:.2f}", str(int(matches[k].sum())))
+    console.print(table)

@@ -1,0 +1,274 @@
+"""Evaluation that proves skill: LM policies through OpenSpiel, ratings, plots, transcripts, commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from html.parser import HTMLParser
+
+import pyspiel
+import pytest
+from open_spiel.python import policy as policy_lib
+from open_spiel.python.algorithms import exploitability as os_exploitability
+
+from sparring.errors import SparringError
+from sparring.evaluation import evaluate, read_eval
+from sparring.exploitability import LanguagePolicy, SampleScorer, exploitability, lm_policy, match_at_state
+from sparring.league import LeagueEntry, elo_ratings, openskill_ratings, run_league
+from sparring.players.base import Action, Player
+
+KUHN_INFO_STATES = 12
+
+
+def kuhn_rule(card: str, facing_bet: bool) -> dict[str, float]:
+    """Always bet with a King; pass (fold) with a Jack facing a bet; uniform otherwise."""
+    if card == "King":
+        return {"pass": 0.0, "bet": 1.0}
+    if card == "Jack" and facing_bet:
+        return {"pass": 1.0, "bet": 0.0}
+    return {"pass": 0.5, "bet": 0.5}
+
+
+def prompt_scorer(observations):
+    """A stand-in scorer that reads the prompt sparring shows the seat, as a model would."""
+    weights = []
+    for obs in observations:
+        card = obs.prompt.split("Your card: ")[1].split(".")[0]
+        betting = obs.prompt.split("Betting so far: ")[1].split(".")[0]
+        weights.append(kuhn_rule(card, betting.endswith("bets")))
+    return weights
+
+
+def test_lm_policy_is_a_distribution_at_every_kuhn_info_state(tiny):
+    from sparring.players.lm import LMPlayer
+
+    policy = lm_policy("kuhn_poker", LMPlayer(*tiny), mode="likelihood")
+    states = policy.information_states()
+    assert len(states) == KUHN_INFO_STATES
+    calls = []
+    scorer = policy.scorer
+    policy.scorer = lambda observations: calls.append(len(observations)) or scorer(observations)
+    policy.precompute()
+    assert calls == [KUHN_INFO_STATES]  # every legal move of every state scored in one call
+    for state in states:
+        probs = policy.action_probabilities(state)
+        assert sorted(probs) == sorted(state.legal_actions())
+        assert all(p >= 0 for p in probs.values())
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-9)
+    assert 0 <= exploitability("kuhn_poker", policy) <= 2
+
+
+def test_likelihood_scorer_sees_the_prompt_the_player_sees(tiny):
+    from sparring.players.lm import LMPlayer
+
+    player = LMPlayer(*tiny, max_new_tokens=1)
+    scorer = lm_policy("kuhn_poker", player).scorer
+    from sparring.games import make_game
+
+    obs = make_game("kuhn_poker").new_match(5).observe()
+    assert scorer.prompt_ids(obs) == player.act_batch([obs])[0].extra["prompt_ids"]
+    assert tiny[1].decode(scorer.prompt_ids(obs) + scorer.completion_ids(obs, "bet")).endswith("\\boxed{bet}")
+
+
+def test_policy_through_prompts_equals_the_same_tabular_policy():
+    game = pyspiel.load_game("kuhn_poker")
+    tabular = policy_lib.TabularPolicy(game)
+    cards = ("Jack", "Queen", "King")
+    for key in tabular.state_lookup:
+        rule = kuhn_rule(cards[int(key[0])], key.endswith("b"))
+        tabular.policy_for_key(key)[:] = [rule["pass"], rule["bet"]]
+    expected = os_exploitability.exploitability(game, tabular)
+    ours = LanguagePolicy("kuhn_poker", prompt_scorer)
+    assert exploitability("kuhn_poker", ours) == expected
+    assert expected != pytest.approx(11 / 24)  # the rule is not the uniform policy
+
+
+def test_uniform_policy_exploitability_is_eleven_over_twenty_four():
+    uniform = LanguagePolicy("kuhn_poker", lambda obs: [dict.fromkeys(o.legal_moves, 1.0) for o in obs])
+    assert exploitability("kuhn_poker", uniform) == pytest.approx(11 / 24, abs=1e-12)
+
+
+class Babbler(Player):
+    name = "babbler"
+
+    def act_batch(self, observations):
+        return [Action("I fold? \\boxed{raise}") for _ in observations]
+
+
+def test_sample_mode_all_invalid_answers_give_the_uniform_policy():
+    policy = LanguagePolicy("kuhn_poker", SampleScorer(Babbler(), samples=3))
+    assert exploitability("kuhn_poker", policy) == pytest.approx(11 / 24, abs=1e-12)
+
+
+def test_match_at_state_shows_the_seat_its_information():
+    game = pyspiel.load_game("kuhn_poker")
+    state = game.new_initial_state()
+    for action in (2, 0, 1):  # King to player 0, Jack to player 1, player 0 bets
+        state.apply_action(action)
+    from sparring.games import make_game
+
+    match = match_at_state(make_game("kuhn_poker"), state)
+    obs = match.observe()
+    assert obs.seat == 1 and "Your card: Jack" in obs.prompt and "player_0 bets" in obs.prompt
+    assert obs.legal_moves == ["pass", "bet"]
+    assert state.history() == [2, 0, 1]  # the given state is not touched
+
+
+def synthetic_records():
+    # A beats B 8-2, B beats C 8-2, A beats C 9-1, one draw between A and B.
+    records = []
+    for i, j, won, lost in ((0, 1, 8, 2), (1, 2, 8, 2), (0, 2, 9, 1)):
+        records += [(i, j, 1.0)] * won + [(i, j, 0.0)] * lost
+    return records + [(0, 1, 0.5)]
+
+
+def test_elo_and_openskill_order_a_over_b_over_c():
+    elo = elo_ratings(synthetic_records(), 3, bootstrap=50)
+    assert elo[0][0] > elo[1][0] > elo[2][0]
+    assert sum(e[0] for e in elo) == pytest.approx(0, abs=1e-6)
+    assert all(low <= point <= high for point, low, high in elo)
+    skill = openskill_ratings(synthetic_records(), 3)
+    assert skill[0][0] > skill[1][0] > skill[2][0]
+
+
+def test_league_of_fixed_players_writes_json_and_heatmap(tmp_path):
+    entries = [LeagueEntry("random", "random"), LeagueEntry("cfr", "cfr")]
+    result = run_league(entries, "kuhn_poker", matches=6)
+    assert result.matches[0, 1] == 6 and result.mean_return[0, 1] == pytest.approx(-result.mean_return[1, 0])
+    paths = result.save(tmp_path)
+    data = json.loads(paths[0].read_text())
+    assert [p["name"] for p in data["players"]] == ["random", "cfr"]
+    assert paths[1].stat().st_size > 1000
+
+
+def test_evaluate_appends_rate_and_exploitability_rows(tmp_path):
+    rows = evaluate("random", ["kuhn_poker"], opponents=["random", "cfr", "minimax"], matches=4, seed=1,
+                    run_dir=tmp_path, step=7, exploitability_mode="sample", samples=2)
+    assert rows == read_eval(tmp_path)
+    match_rows = [r for r in rows if "metric" not in r]
+    assert {r["opponent"] for r in match_rows} == {"random", "cfr:1000"}  # minimax cannot play poker
+    assert {r["seat"] for r in match_rows} == {0, 1, "all"}
+    assert all(r["step"] == 7 and r["win_low"] <= r["win"] <= r["win_high"] for r in match_rows)
+    (expl,) = [r for r in rows if r.get("metric") == "exploitability"]
+    assert expl["game"] == "kuhn_poker" and 0 <= expl["value"] and expl["uniform"] == pytest.approx(11 / 24)
+    assert expl["cfr"] < 0.01
+
+
+# ----------------------------------------------------------------------------- run-dir fixtures
+
+
+def write_fake_run(run_dir):
+    """A small fake run: metrics, evaluation rows and one transcript file (fixture data)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / "metrics.jsonl").open("w") as out:
+        for step in range(1, 6):
+            out.write(json.dumps({
+                "step": step, "wall_time": 100.0 + step, "loss": 1 / step, "kl": 0.01 * step, "entropy": 2 - 0.1 * step,
+                "response_length": 10 + step, "win_rate/kuhn_poker/player_0": 0.4 + 0.02 * step,
+                "win_rate/kuhn_poker/player_1": 0.6 - 0.02 * step, "invalid_rate/kuhn_poker/player_0": 0.5 / step,
+            }) + "\n")
+    rows = []
+    for step in (0, 5):
+        for seat in (0, 1, "all"):
+            rows.append({"step": step, "game": "kuhn_poker", "player": "lm", "opponent": "random", "seat": seat,
+                         "role": "all" if seat == "all" else f"player_{seat}", "matches": 32,
+                         **{k: v for key in ("win", "draw", "loss", "invalid")
+                            for k, v in ((key, 0.25), (f"{key}_low", 0.1), (f"{key}_high", 0.4))},
+                         "mean_return": 0.1, "mean_return_low": -0.2, "mean_return_high": 0.4})
+        rows.append({"step": step, "game": "kuhn_poker", "player": "lm", "metric": "exploitability",
+                     "value": 0.9 - 0.1 * step, "nash_conv": 1.8, "mode": "likelihood", "uniform": 0.458, "cfr": 0.001})
+    (run_dir / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    transcripts = run_dir / "transcripts"
+    transcripts.mkdir()
+    matches = [
+        {"game": "kuhn_poker", "seed": 3, "seats": ["lm", "random"], "returns": [1.0, -1.0], "turns": [
+            {"seat": 0, "role": "player_0", "prompt": "Your card: King. <b>bold?</b>", "text": "\\boxed{bet}", "move": "bet"},
+            {"seat": 1, "role": "player_1", "prompt": "Your card: Jack.", "text": "\\boxed{pass}", "move": "pass"}]},
+        {"game": "kuhn_poker", "seed": 4, "seats": ["random", "lm"], "returns": [1.0, -1.0], "turns": [
+            {"seat": 0, "role": "player_0", "prompt": "Your card: Queen.", "text": "\\boxed{pass}", "move": "pass"},
+            {"seat": 1, "role": "player_1", "prompt": "Your card: Jack.", "text": "</pre><script>x</script>", "move": None}]},
+    ]
+    path = transcripts / "step_000005.jsonl"
+    path.write_text("".join(json.dumps(m) + "\n" for m in matches))
+    return path
+
+
+def run_command(argv):
+    from sparring.cli_eval import add_eval_commands
+
+    parser = argparse.ArgumentParser(prog="sparring")
+    add_eval_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+def test_plot_command_writes_every_plot_whose_keys_exist(tmp_path, capsys):
+    write_fake_run(tmp_path / "run")
+    run_command(["plot", str(tmp_path / "run")])
+    written = {p.name for p in (tmp_path / "run" / "plots").iterdir()}
+    assert {"train_win_rate.png", "train_invalid_rate.png", "eval_win_rate.png", "eval_invalid_rate.png",
+            "exploitability.png", "response_length.png", "entropy.png", "kl.png", "loss.png"} == written
+    assert all((tmp_path / "run" / "plots" / name).stat().st_size > 1000 for name in written)
+    assert "wrote" in capsys.readouterr().out
+
+
+class Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_replay_prints_a_match_and_html_lists_all_escaped(tmp_path, capsys):
+    transcripts = write_fake_run(tmp_path / "run")
+    run_command(["replay", str(transcripts), "--match", "1"])
+    out = capsys.readouterr().out
+    assert "INVALID" in out and "seed 4" in out and "+1" in out
+    page = tmp_path / "page.html"
+    run_command(["replay", str(transcripts), "--html", str(page)])
+    parser = Collector()
+    parser.feed(page.read_text())
+    parser.close()
+    assert parser.tags.count("details") == 2 and "script" not in parser.tags
+    text = "".join(parser.text)
+    assert "</pre><script>x</script>" in text and "<b>bold?</b>" in text and "INVALID" in text
+
+
+def test_errors_are_one_line_sparring_errors(tmp_path):
+    transcripts = write_fake_run(tmp_path / "run")
+    with pytest.raises(SparringError, match="not found"):
+        run_command(["plot", str(tmp_path / "missing")])
+    with pytest.raises(SparringError, match="no checkpoints"):
+        run_command(["eval", str(tmp_path / "run")])
+    with pytest.raises(SparringError, match="no match 5"):
+        run_command(["replay", str(transcripts), "--match", "5"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    with pytest.raises(SparringError, match="bad.jsonl:1 is not valid JSON"):
+        run_command(["replay", str(bad)])
+    with pytest.raises(SparringError, match="no checkpoints"):
+        run_command(["league", str(tmp_path / "run"), "--fixed", "random"])
+
+
+def test_eval_and_league_on_a_run_with_a_tiny_checkpoint(tiny, tmp_path, capsys):
+    model, tokenizer = tiny
+    run = tmp_path / "run"
+    checkpoint = run / "checkpoints" / "step_000004"
+    model.save_pretrained(checkpoint / "model")
+    tokenizer.save_pretrained(checkpoint / "model")
+    (checkpoint / "trainer_state.pt").write_bytes(b"")
+    (run / "config.yaml").write_text("model: {name: tiny}\ngames: {names: [kuhn_poker]}\nrollout: {max_new_tokens: 6}\n")
+    run_command(["eval", str(run), "--matches", "2", "--opponents", "random"])
+    rows = read_eval(run)
+    assert {r["step"] for r in rows} == {4}
+    assert {r.get("metric") for r in rows} == {None, "exploitability"}
+    assert "appended" in capsys.readouterr().out
+    run_command(["league", str(run), "--fixed", "random", "--matches", "2"])
+    data = json.loads((run / "league" / "league.json").read_text())
+    assert [p["name"] for p in data["players"]] == ["run/step_000004", "random"]
+    assert (run / "league" / "league_matrix.png").stat().st_size > 1000
