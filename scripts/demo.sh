@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Sets up .venv if needed, then runs the main job.
+# Sets up .venv if needed, then runs the main job: the CPU self-play demo (about 10 minutes).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-exec .venv/bin/sparring arena kuhn_poker cfr random --matches 2000 "$@"
+# Self-play demo: SmolLM2-135M learns Kuhn Poker (LoRA), then is evaluated against random and
+# against the untrained model. Extra arguments go to `sparring train` (e.g. --set trainer.steps=2).
+exec .venv/bin/sparring train configs/kuhn_poker.yaml "$@"

@@ -70,9 +70,9 @@ class ModelConfig:
         'a path to a local HF model directory; or "tiny" = a random tiny test model.',
     )
     dtype: Literal["bfloat16", "float32"] = option(
-        "bfloat16",
-        'Compute dtype: "bfloat16" autocasts on CPU while master weights stay float32; '
-        '"float32" computes in float32.',
+        "float32",
+        'Learner compute dtype: "bfloat16" autocasts on CPU with float32 master weights (fast only on CPUs '
+        'with AVX512-BF16 or AMX); "float32" computes in float32.',
     )
     lora: bool = option(True, "Train LoRA adapters (peft) instead of all weights.")
     lora_r: int = option(16, "LoRA rank.")

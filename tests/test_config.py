@@ -135,3 +135,12 @@ def test_reference_lists_every_field():
         for f in dataclasses.fields(type(getattr(Config(), section.name))):
             assert f"| `{f.name}` |" in text
             assert f.metadata["doc"]
+
+
+def test_every_shipped_config_loads():
+    from pathlib import Path
+
+    shipped = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert {p.name for p in shipped} >= {"kuhn_poker.yaml", "tic_tac_toe.yaml", "multi_game.yaml", "spiral_gpu.yaml"}
+    for path in shipped:
+        load_config(path)

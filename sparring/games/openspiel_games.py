@@ -61,10 +61,9 @@ class BoardView(SeatView):
 
 class KuhnView(SeatView):
     rules_text = (
-        "Kuhn Poker: a deck of Jack, Queen, King; each player antes 1 chip and gets one card. "
-        "Player 0 acts first: pass or bet 1 chip. After a bet the other player may bet (call) or "
-        "pass (fold). After pass-pass, or a bet and a call, the higher card wins the pot. "
-        "Your return is the chips you win or lose."
+        "Kuhn Poker. Cards: Jack < Queen < King. Both players ante 1 chip and get one card. "
+        "Pass or bet 1 chip; after a bet, bet calls and pass folds. At showdown the higher card "
+        "takes the pot; you win or lose chips."
     )
 
     def move_name(self, state: pyspiel.State, action: int) -> str:
