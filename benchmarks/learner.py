@@ -13,9 +13,9 @@ sparring defaults), same init seed in both. Full: every weight trains.
 What one "step" is:
 
 * sparring: `Learner.step(samples)` with `algo.ppo_epochs=k` (headline k=1), `loss=ppo`,
-  `aggregation=constant` with `constant_length=C`, no KL, `micro_batch=B` (one micro-batch). That is one
-  no-grad forward that recomputes the old log-probs (plus entropies), then k forward+backward passes, each
-  followed by grad clipping, AdamW and the LR scheduler.
+  `aggregation=constant` with `constant_length=C`, no KL, `micro_batch=B` (one micro-batch): k
+  forward+backward passes (the old log-probs come from the learner's own forward before the first
+  update), each followed by grad clipping, AdamW and the LR scheduler.
 * TRL: `GRPOTrainer.training_step` (TRL's own `compute_loss` -> `_compute_loss`, then
   `accelerator.backward`) on a pre-built batch dict (prompt_ids/prompt_mask/completion_ids/completion_mask/
   advantages), with generation excluded by replacing the trainer's `_prepare_inputs` by the identity; then
@@ -43,7 +43,9 @@ work shows it as a lower FLOP/s):
   LoRA adds F_lora = 2 * N_lora * T (adapter matmuls) to a forward.
   Training pass (forward + backward): full fine-tune 3 * F (backward = activation grads + weight grads);
   LoRA 2 * F + 3 * F_lora (frozen weights need activation grads only).
-  A no-grad forward (sparring's old-log-prob pass; TRL's when k > 1) counts F (+ F_lora).
+  A no-grad forward (TRL's old-log-prob pass when k > 1, or any sparring does) counts F (+ F_lora).
+  Passes are not assumed: a hook on the decoder counts the forwards each library actually runs in a
+  step, with and without grad, and the step's FLOPs are summed from those counts.
 Matmul peak: best GFLOP/s of torch.matmul over a few shapes (2048^3 and the model's own MLP shapes at
 T tokens), several repeats, measured before and after the learner cases; the best of the run is the peak.
 "% of peak" divides achieved FLOP/s by the peak of the row's compute dtype (fp32 rows: fp32 peak; bf16
@@ -155,6 +157,25 @@ class Shapes:
     n_trainable: int
 
 
+class PassCounter:
+    """Counts forward calls of the decoder stack (the LlamaModel inside any PEFT/TRL wrappers), split by
+    whether autograd was recording: forward+backward passes versus no-grad forwards."""
+
+    def __init__(self, model):
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.grad = self.nograd = 0
+        self.handle = inner.base_model.register_forward_pre_hook(self._hook)
+
+    def _hook(self, module, args):
+        if torch.is_grad_enabled():
+            self.grad += 1
+        else:
+            self.nograd += 1
+
+    def reset(self) -> None:
+        self.grad = self.nograd = 0
+
+
 def model_shapes(model) -> Shapes:
     """Parameter counts read off the module tree (LoRA base layers count as frozen linear weights)."""
     cfg = model.config
@@ -220,6 +241,7 @@ class SparringStep:
             for i in range(batch)
         ]
         self.first: dict[str, float] | None = None
+        self.counter = PassCounter(self.model)
 
     def step(self) -> None:
         stats = self.learner.step(self.samples)
@@ -273,6 +295,7 @@ class TRLStep:
             "advantages": advantages.clone(),
         }
         self.first: dict[str, float] | None = None
+        self.counter = PassCounter(self.model)
 
     def _update(self, inputs) -> tuple[float, float]:
         tr = self.trainer
@@ -292,10 +315,10 @@ class TRLStep:
                 old, _, _ = self.trainer._get_per_token_logps_and_entropies(
                     self.model, ids, mask, inputs["completion_ids"].shape[1], batch_size=ids.shape[0])
             inputs = {**inputs, "old_per_token_logps": old}
-        for i in range(self.epochs):
-            loss, grad_norm = self._update(inputs)
-            if self.first is None and i == 0:
-                self.first = {"loss": loss, "grad_norm": grad_norm}
+        parts = [self._update(inputs) for _ in range(self.epochs)]
+        if self.first is None:  # averaged over epochs, as sparring's Learner.step reports them
+            self.first = {"loss": sum(p[0] for p in parts) / len(parts),
+                          "grad_norm": sum(p[1] for p in parts) / len(parts)}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -315,6 +338,8 @@ class Row:
     ratio_vs_trl: float | None = None
     first_loss: float | None = None
     first_grad_norm: float | None = None
+    grad_passes: int | None = None  # forward(+backward) passes with grad per step, counted
+    nograd_passes: int | None = None  # no-grad forwards per step, counted
     error: str | None = None
 
 
@@ -338,9 +363,11 @@ def run_case(mode: str, dtype: str, epochs: int, args, data, sh_cache: dict) -> 
             if rows[s.name].error:
                 continue
             try:
+                s.counter.reset()
                 start = time.perf_counter()
                 s.step()
                 elapsed = time.perf_counter() - start
+                passes = (s.counter.grad, s.counter.nograd)
             except Exception as exc:
                 rows[s.name].error = f"{type(exc).__name__}: {exc}"
                 log(f"  {s.name} step failed: {rows[s.name].error}")
@@ -348,7 +375,11 @@ def run_case(mode: str, dtype: str, epochs: int, args, data, sh_cache: dict) -> 
             phase = "warm-up" if r < args.warmup else "timed"
             log(f"  {s.name:8s} {phase} step {r + 1}: {elapsed:.3f} s")
             if r >= args.warmup:
-                rows[s.name].times.append(elapsed)
+                row = rows[s.name]
+                if row.grad_passes is not None and (row.grad_passes, row.nograd_passes) != passes:
+                    log(f"  warning: {s.name} ran {passes} (grad, no-grad) forwards, earlier steps {row.grad_passes, row.nograd_passes}")
+                row.grad_passes, row.nograd_passes = passes
+                row.times.append(elapsed)
     for s in steppers:
         if s.first:
             rows[s.name].first_loss = s.first["loss"]
@@ -364,8 +395,7 @@ def fill(row: Row, args, sh: Shapes, peaks: dict[str, float]) -> None:
     batch, prompt, completion = args.batch, args.prompt_len, args.completion_len
     row.step_s = statistics.median(row.times)
     row.tokens_per_s = batch * (prompt + completion) * row.epochs / row.step_s
-    nograd = 1 if (row.library == "sparring" or row.epochs > 1) else 0
-    flops = step_flops(sh, batch, prompt, completion, row.mode == "lora", row.epochs, nograd)
+    flops = step_flops(sh, batch, prompt, completion, row.mode == "lora", row.grad_passes, row.nograd_passes)
     row.gflops = flops / row.step_s / 1e9
     peak = peaks["fp32"] if row.dtype == "fp32" else max(peaks.values())
     row.peak_fraction = row.gflops / peak
@@ -485,9 +515,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("trained tok/s = B*(P+C)*k / step time, k = forward+backward passes per step "
           "(sparring ppo_epochs, TRL num_iterations); no-grad forwards add time only.")
-    print("GFLOP/s = model FLOPs of the step (formula in this file's docstring; sparring's old-log-prob "
-          "forward included) / step time. ratio = TRL step time / sparring step time (same mode, dtype, k).")
-    header = f"{'row':<24}{'k':>3}{'step s':>10}{'trained tok/s':>15}{'GFLOP/s':>10}{'% peak':>8}{'vs TRL':>8}"
+    print("GFLOP/s = model FLOPs of the forward(+backward) passes the step ran (counted by a hook; formula in "
+          "this file's docstring) / step time; fwd = passes with grad + no-grad forwards.")
+    print("ratio = TRL step time / sparring step time (same mode, dtype, k).")
+    header = f"{'row':<24}{'k':>3}{'fwd':>6}{'step s':>10}{'trained tok/s':>15}{'GFLOP/s':>10}{'% peak':>8}{'vs TRL':>8}"
     for epochs in epochs_list:
         for dtype in dtypes:
             print()
@@ -502,11 +533,13 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{label:<24}{epochs:>3}   failed: {row.error}")
                         continue
                     ratio = f"{row.ratio_vs_trl:.2f}x" if row.ratio_vs_trl else "-"
-                    print(f"{label:<24}{epochs:>3}{row.step_s:>10.3f}{row.tokens_per_s:>15.1f}{row.gflops:>10.1f}"
+                    fwd = f"{row.grad_passes}+{row.nograd_passes}"
+                    print(f"{label:<24}{epochs:>3}{fwd:>6}{row.step_s:>10.3f}{row.tokens_per_s:>15.1f}{row.gflops:>10.1f}"
                           f"{100 * row.peak_fraction:>7.1f}%{ratio:>8}")
 
     print()
-    print("first-step check (same weights, same batch: loss and pre-clip grad norm should agree):")
+    print("first-step check (same weights, same batch: loss and pre-clip grad norm, averaged over the k "
+          "updates of the first step, should agree):")
     for row in results:
         if row.first_loss is not None:
             print(f"  {row.library:8s} {row.mode:4s} {row.dtype} k={row.epochs}: loss {row.first_loss:+.6f}, "

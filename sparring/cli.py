@@ -7,12 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from sparring.errors import SparringError
+from sparring.progress import console
 
-console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get full rows
 
 
 def cmd_games(args: argparse.Namespace) -> None:
@@ -91,6 +90,7 @@ def cmd_play(args: argparse.Namespace) -> None:
             who = "you" if played.spec.players[turn.seat] is human else opponent.name
             console.print(f"  {match.role(turn.seat)} ({who}): {turn.move or 'INVALID: ' + turn.text!r}")
         returns = match.returns()
+        console.print(match.observation_text(args.seat))
         console.print(f"[bold]Game over.[/bold] Returns: {returns}. You {'won' if returns[args.seat] > max(returns[:args.seat] + returns[args.seat + 1:]) else 'did not win'}.")
 
     run_arena(game, players, 1, seed=args.seed, rules=rules, concurrency=1, on_match=report)

@@ -92,8 +92,6 @@ def _lm_options(args: argparse.Namespace, config: Any) -> dict[str, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from rich.console import Console
-
     from sparring.evaluation import evaluate, print_eval
 
     target = resolve_target(args.target)
@@ -106,7 +104,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         rules=_rules(config, args.answer_format), concurrency=args.concurrency,
         lm_options=_lm_options(args, config), transcripts_dir=args.out, progress=True,
     )
-    console = Console()
+    from sparring.progress import console
+
     print_eval(rows, console)
     if target.run_dir is not None and not args.no_save:
         console.print(f"appended {len(rows)} rows to {target.run_dir / 'eval.jsonl'}")
@@ -115,8 +114,6 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_league(args: argparse.Namespace) -> None:
-    from rich.console import Console
-
     from sparring.league import league_entries, print_league, run_league
 
     runs = [Path(r) for r in args.run_dirs]
@@ -125,7 +122,8 @@ def cmd_league(args: argparse.Namespace) -> None:
     game = args.game or (config.games.names[0] if config is not None else "kuhn_poker")
     result = run_league(entries, game, matches=args.matches, seed=args.seed, rules=_rules(config, args.answer_format),
                         concurrency=args.concurrency, lm_options=_lm_options(args, config), progress=True)
-    console = Console()
+    from sparring.progress import console
+
     print_league(result, console)
     out = Path(args.out) if args.out else runs[0] / "league"
     for path in result.save(out):

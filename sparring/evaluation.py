@@ -268,10 +268,11 @@ def read_eval(run_dir: str | Path) -> list[dict[str, Any]]:
 def print_eval(rows: list[dict[str, Any]], console=None) -> None:
     """The rows as rich tables: rates with 95% Wilson intervals, then exploitability."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from sparring.progress import console as shared_console
+
+    console = console or shared_console
     match_rows = [r for r in rows if "metric" not in r]
     if match_rows:
         step = match_rows[0].get("step")

@@ -250,10 +250,11 @@ def plot_matrix(names: list[str], matrix: np.ndarray, out: str | Path, title: st
 def print_league(result: LeagueResult, console=None) -> None:
     """Ratings as a rich table, best first."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from sparring.progress import console as shared_console
+
+    console = console or shared_console
     elo, skill = result.elo(), result.openskill()
     table = Table(title=f"League on {result.game}: Elo (mean 0) with bootstrap 95% interval; OpenSkill mu ± 2σ",
                   box=box.SIMPLE_HEAD)

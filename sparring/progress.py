@@ -1,8 +1,14 @@
-"""One progress bar style for every long job: rich, with counts, rate and free-form stats."""
+"""Terminal output: the shared console and one progress bar style for every long job."""
 
 from __future__ import annotations
 
+import sys
+
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get full rows
 
 
 def progress_bar(transient: bool = False) -> Progress:
@@ -15,4 +21,5 @@ def progress_bar(transient: bool = False) -> Progress:
         TimeRemainingColumn(),
         TextColumn("{task.fields[stats]}"),
         transient=transient,
+        console=console,
     )

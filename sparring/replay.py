@@ -61,7 +61,6 @@ def _returns_text(record: dict[str, Any]) -> str:
 def replay(transcripts: str | Path | list[dict[str, Any]], match: int = 0, console=None,
            prompts: bool = True) -> None:
     """Print match number `match` (0-based) turn by turn: prompt, raw text, parsed move, returns."""
-    from rich.console import Console
     from rich.panel import Panel
     from rich.text import Text
 
@@ -69,7 +68,9 @@ def replay(transcripts: str | Path | list[dict[str, Any]], match: int = 0, conso
     if not 0 <= match < len(records):
         raise SparringError(f"no match {match}: the file holds matches 0 to {len(records) - 1}")
     record = records[match]
-    console = console or Console()
+    from sparring.progress import console as shared_console
+
+    console = console or shared_console
     seats = ", ".join(f"seat {s}: {name}" for s, name in enumerate(record.get("seats") or []))
     console.rule(f"[bold]match {match} of {len(records)}[/bold]: {record.get('game', '?')}, seed {record.get('seed', '?')}")
     if seats:

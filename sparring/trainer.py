@@ -194,6 +194,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 "matches": len(played), "samples": len(batch),
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
                 "rollout_tokens_per_s": (policy.tokens_generated + pool.tokens_generated - tokens_before) / rollout_time,
+                "rollout_turns_per_s": len(samples) / rollout_time,
                 "wall_time": time.perf_counter() - started,
             }
             if step % cfg.trainer.log_every == 0:
@@ -221,7 +222,7 @@ def progress_stats(metrics: dict[str, float]) -> str:
         values = [v for k, v in metrics.items() if k.startswith(prefix)]
         return sum(values) / max(1, len(values))
     return (f"win {mean('win_rate/'):.2f} | invalid {mean('invalid_rate/'):.2f} | "
-            f"{metrics['rollout_tokens_per_s']:.1f} tok/s")
+            f"{metrics['rollout_turns_per_s']:.2f} turns/s | learner {metrics.get('learner_tokens_per_s', 0):.0f} tok/s")
 
 
 def final_evaluation(cfg: Config, policy: LMPlayer, games: list[str], run_dir: Path) -> None:

@@ -19,7 +19,7 @@ from sparring.policy import build_policy
 from sparring.trainer import train
 
 CONFIG = Path(__file__).parents[1] / "configs" / "tiny_test.yaml"
-TIMING = ("wall_time", "rollout_tokens_per_s", "learner_tokens_per_s")
+TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s")
 # Same thread count as this process (conftest), so float reductions run in the same order.
 ENV = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
 
