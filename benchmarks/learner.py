@@ -13,7 +13,7 @@ sparring defaults), same init seed in both. Full: every weight trains.
 What one "step" is:
 
 * sparring: `Learner.step(samples)` with `algo.ppo_epochs=k` (headline k=1), `loss=ppo`,
-  `aggregation=constant` with `constant_length=C`, no KL, `micro_batch=B` (one micro-batch): k
+  `aggregation=constant` with `constant_length=C`, no KL, `micro_batch=B` (or --micro-batch): k
   forward+backward passes (the old log-probs come from the learner's own forward before the first
   update), each followed by grad clipping, AdamW and the LR scheduler.
 * TRL: `GRPOTrainer.training_step` (TRL's own `compute_loss` -> `_compute_loss`, then
@@ -23,7 +23,8 @@ What one "step" is:
   `model.zero_grad()`. GRPOConfig: `beta=0` (no reference model), `num_iterations=k`, `loss_type="dr_grpo"`
   (sum of token losses / (B * max_completion_length), the same normaliser as sparring's "constant"
   aggregation), `epsilon=0.2`, `max_completion_length=C`, `gradient_checkpointing=False`,
-  `per_device_train_batch_size=B`, `gradient_accumulation_steps=1`, `optim="adamw_torch"` (the same
+  `per_device_train_batch_size=B`, `gradient_accumulation_steps=1` (with --micro-batch m: m and B/m, one
+  `training_step` per chunk before the update, as Trainer does), `optim="adamw_torch"` (the same
   `torch.optim.AdamW` sparring uses; TRL's default would be the fused variant), lr 1e-4, constant schedule,
   `max_grad_norm=1.0`, `use_cpu=True`, `bf16` matching. With k=1 TRL does no extra forward (old log-probs =
   current ones detached); with k>1 it computes old log-probs once without grad, as its
@@ -46,6 +47,22 @@ work shows it as a lower FLOP/s):
   A no-grad forward (TRL's old-log-prob pass when k > 1, or any sparring does) counts F (+ F_lora).
   Passes are not assumed: a hook on the decoder counts the forwards each library actually runs in a
   step, with and without grad, and the step's FLOPs are summed from those counts.
+The run prints a first-step check: on the same weights and batch both libraries must report the same
+loss and pre-clip gradient norm (they agree to ~1e-6 in fp32), which shows the two steps compute the same
+update.
+
+Things that favour one side, kept visible rather than hidden:
+* TRL scores log-probs with its fused LM head (`trl.trainer.utils.add_fused_lm_head`). Only on Triton
+  devices (cuda/xpu) does it project just the completion positions; on CPU it projects every position
+  of every row through the 49152-wide vocabulary in torch tiles (forward, then recomputed in backward)
+  and masks afterwards. That is TRL's real CPU path, and at P=128, C=32 it is most of the gap to
+  sparring, which asks the model for the completion logits only (`logits_to_keep`). With P small next
+  to C the gap shrinks.
+* The optimizer is the same class and settings on both sides; TRL's default (`adamw_torch_fused`) would
+  be faster on full fine-tuning (`--trl-optim adamw_torch_fused`).
+* Background load: with 2 threads on 2 shared cores, one step can take 10x another; `--threads 1`
+  is steady under load, the default (all cores) is for a quiet machine.
+
 Matmul peak: best GFLOP/s of torch.matmul over a few shapes (2048^3 and the model's own MLP shapes at
 T tokens), several repeats, measured before and after the learner cases; the best of the run is the peak.
 "% of peak" divides achieved FLOP/s by the peak of the row's compute dtype (fp32 rows: fp32 peak; bf16
@@ -158,22 +175,35 @@ class Shapes:
 
 
 class PassCounter:
-    """Counts forward calls of the decoder stack (the LlamaModel inside any PEFT/TRL wrappers), split by
-    whether autograd was recording: forward+backward passes versus no-grad forwards."""
+    """Counts the sequences that go through the decoder stack (the LlamaModel inside any PEFT/TRL
+    wrappers), split by whether autograd was recording: rows of forward+backward passes versus rows of
+    no-grad forwards. Divided by B, these are passes over the batch, whatever the micro-batching."""
 
-    def __init__(self, model):
+    def __init__(self, model, batch: int):
         inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-        self.grad = self.nograd = 0
-        self.handle = inner.base_model.register_forward_pre_hook(self._hook)
+        self.batch = batch
+        self.rows_grad = self.rows_nograd = 0
+        self.handle = inner.base_model.register_forward_pre_hook(self._hook, with_kwargs=True)
 
-    def _hook(self, module, args):
+    def _hook(self, module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None:
+            ids = kwargs["inputs_embeds"]
         if torch.is_grad_enabled():
-            self.grad += 1
+            self.rows_grad += ids.shape[0]
         else:
-            self.nograd += 1
+            self.rows_nograd += ids.shape[0]
+
+    @property
+    def grad(self) -> float:
+        return self.rows_grad / self.batch
+
+    @property
+    def nograd(self) -> float:
+        return self.rows_nograd / self.batch
 
     def reset(self) -> None:
-        self.grad = self.nograd = 0
+        self.rows_grad = self.rows_nograd = 0
 
 
 def model_shapes(model) -> Shapes:
@@ -191,7 +221,7 @@ def model_shapes(model) -> Shapes:
     return Shapes(cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size, n_linear, n_lora, trainable)
 
 
-def step_flops(sh: Shapes, batch: int, prompt: int, completion: int, lora: bool, passes: int, nograd: int) -> float:
+def step_flops(sh: Shapes, batch: int, prompt: int, completion: int, lora: bool, passes: float, nograd: float) -> float:
     """Model FLOPs of one step: `nograd` no-grad forwards plus `passes` forward+backward passes."""
     seq = prompt + completion
     tokens = batch * seq
@@ -241,7 +271,7 @@ class SparringStep:
             for i in range(batch)
         ]
         self.first: dict[str, float] | None = None
-        self.counter = PassCounter(self.model)
+        self.counter = PassCounter(self.model, batch)
 
     def step(self) -> None:
         stats = self.learner.step(self.samples)
@@ -252,7 +282,8 @@ class SparringStep:
 class TRLStep:
     name = "trl"
 
-    def __init__(self, lora: bool, bf16: bool, epochs: int, batch: int, data, model_name: str, out_dir: str):
+    def __init__(self, lora: bool, bf16: bool, epochs: int, batch: int, data, model_name: str, out_dir: str,
+                 optim: str = "adamw_torch", micro_batch: int = 0):
         from datasets import Dataset
         from peft import LoraConfig
         from trl import GRPOConfig, GRPOTrainer
@@ -260,14 +291,16 @@ class TRLStep:
         prompt_ids, completion_ids, advantages = data
         completion = completion_ids.shape[1]
         self.epochs = epochs
+        self.micro = micro_batch or batch
+        accumulation = batch // self.micro
         model, tokenizer = load_model(model_name)
         model.train()
         args = GRPOConfig(
             output_dir=out_dir, use_cpu=True, bf16=bf16, fp16=False, gradient_checkpointing=False,
-            per_device_train_batch_size=batch, gradient_accumulation_steps=1, num_generations=batch,
+            per_device_train_batch_size=self.micro, gradient_accumulation_steps=accumulation, num_generations=batch,
             max_completion_length=completion, beta=0.0, num_iterations=epochs, loss_type="dr_grpo",
             epsilon=CLIP, temperature=1.0, learning_rate=LR, weight_decay=0.0, max_grad_norm=MAX_GRAD_NORM,
-            optim="adamw_torch", lr_scheduler_type="constant", warmup_steps=0, report_to="none",
+            optim=optim, lr_scheduler_type="constant", warmup_steps=0, report_to="none",
             logging_steps=10**9, save_strategy="no", seed=0, disable_dropout=True,
         )
         peft_config = None
@@ -287,7 +320,7 @@ class TRLStep:
         tr = self.trainer
         tr.create_optimizer_and_scheduler(num_training_steps=10**6)
         tr._prepare_inputs = lambda inputs: inputs  # generation excluded: the batch below is the step's input
-        tr.current_gradient_accumulation_steps = 1
+        tr.current_gradient_accumulation_steps = accumulation
         self.model = tr.model
         self.inputs = {
             "prompt_ids": prompt_ids.clone(), "prompt_mask": torch.ones_like(prompt_ids),
@@ -295,16 +328,21 @@ class TRLStep:
             "advantages": advantages.clone(),
         }
         self.first: dict[str, float] | None = None
-        self.counter = PassCounter(self.model)
+        self.counter = PassCounter(self.model, batch)
 
     def _update(self, inputs) -> tuple[float, float]:
+        """One optimiser update: training_step per micro-batch (gradients accumulate), then what
+        Trainer._run_epoch does at a sync step."""
         tr = self.trainer
-        loss = tr.training_step(self.model, dict(inputs), None)
+        loss = 0.0
+        for start in range(0, len(inputs["advantages"]), self.micro):
+            chunk = {k: v[start:start + self.micro] for k, v in inputs.items()}
+            loss += float(tr.training_step(self.model, chunk, None))
         grad_norm = tr._clip_grad_norm(self.model)
         tr.optimizer.step()
         tr.lr_scheduler.step()
         self.model.zero_grad()
-        return float(loss), float(grad_norm)
+        return loss, float(grad_norm)
 
     def step(self) -> None:
         inputs = self.inputs
@@ -313,7 +351,7 @@ class TRLStep:
                 ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
                 mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
                 old, _, _ = self.trainer._get_per_token_logps_and_entropies(
-                    self.model, ids, mask, inputs["completion_ids"].shape[1], batch_size=ids.shape[0])
+                    self.model, ids, mask, inputs["completion_ids"].shape[1], batch_size=self.micro)
             inputs = {**inputs, "old_per_token_logps": old}
         parts = [self._update(inputs) for _ in range(self.epochs)]
         if self.first is None:  # averaged over epochs, as sparring's Learner.step reports them
@@ -338,8 +376,8 @@ class Row:
     ratio_vs_trl: float | None = None
     first_loss: float | None = None
     first_grad_norm: float | None = None
-    grad_passes: int | None = None  # forward(+backward) passes with grad per step, counted
-    nograd_passes: int | None = None  # no-grad forwards per step, counted
+    grad_passes: float | None = None  # forward(+backward) passes over the batch per step, counted
+    nograd_passes: float | None = None  # no-grad forwards over the batch per step, counted
     error: str | None = None
 
 
@@ -354,7 +392,8 @@ def run_case(mode: str, dtype: str, epochs: int, args, data, sh_cache: dict) -> 
     if not args.skip_trl:
         log(f"[{mode} {dtype} k={epochs}] building TRL GRPOTrainer")
         try:
-            steppers.append(TRLStep(lora, bf16, epochs, batch, data, args.model, args.trl_output_dir))
+            steppers.append(TRLStep(lora, bf16, epochs, batch, data, args.model, args.trl_output_dir,
+                                    args.trl_optim, args.micro_batch or batch))
         except Exception as exc:  # report precisely, keep the sparring numbers
             rows["trl"].error = f"{type(exc).__name__}: {exc}"
             log(f"  TRL setup failed: {rows['trl'].error}")
@@ -377,7 +416,8 @@ def run_case(mode: str, dtype: str, epochs: int, args, data, sh_cache: dict) -> 
             if r >= args.warmup:
                 row = rows[s.name]
                 if row.grad_passes is not None and (row.grad_passes, row.nograd_passes) != passes:
-                    log(f"  warning: {s.name} ran {passes} (grad, no-grad) forwards, earlier steps {row.grad_passes, row.nograd_passes}")
+                    log(f"  warning: {s.name} ran {passes} (grad, no-grad) forwards, "
+                        f"earlier steps {row.grad_passes, row.nograd_passes}")
                 row.grad_passes, row.nograd_passes = passes
                 row.times.append(elapsed)
     for s in steppers:
@@ -406,7 +446,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8, help="samples per step (B)")
     parser.add_argument("--prompt-len", type=int, default=128, help="prompt tokens per sample (P)")
     parser.add_argument("--completion-len", type=int, default=32, help="completion tokens per sample (C)")
-    parser.add_argument("--micro-batch", type=int, default=0, help="sparring micro-batch (0 = B, one micro-batch)")
+    parser.add_argument("--micro-batch", type=int, default=0,
+                        help="samples per forward/backward, gradients accumulated over B / micro-batch chunks "
+                             "(sparring trainer.micro_batch; TRL per_device_train_batch_size with "
+                             "gradient_accumulation_steps); 0 = B, one chunk")
     parser.add_argument("--modes", default="lora,full", help="comma list of lora, full")
     parser.add_argument("--dtypes", default="auto",
                         help="comma list of fp32, bf16 (bf16 = autocast, fp32 master weights); "
@@ -422,7 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help="sparring model name (default = SmolLM2-135M-Instruct)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-trl", action="store_true", help="time sparring only")
-    parser.add_argument("--trl-output-dir", default="/tmp/sparring-bench-trl", help="GRPOConfig.output_dir (nothing is saved)")
+    parser.add_argument("--trl-optim", default="adamw_torch",
+                        help="GRPOConfig.optim; adamw_torch = the same torch AdamW sparring uses (fair default); "
+                             "TRL's own default is adamw_torch_fused")
+    parser.add_argument("--trl-output-dir", default="/tmp/sparring-bench-trl",
+                        help="GRPOConfig.output_dir (nothing is saved)")
     parser.add_argument("--json", dest="json_out", help="also write all numbers to this JSON file")
     args = parser.parse_args(argv)
 
@@ -435,6 +482,10 @@ def main(argv: list[str] | None = None) -> int:
         hf_logging.set_verbosity_error()
     except Exception:
         pass
+    if args.batch < 2 and not args.skip_trl:
+        parser.error("--batch must be >= 2: GRPOTrainer needs num_generations >= 2 (or pass --skip-trl)")
+    if args.micro_batch and args.batch % args.micro_batch:
+        parser.error("--micro-batch must divide --batch")
     if args.threads:
         torch.set_num_threads(args.threads)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -466,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(OSError):
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     batch, prompt, completion = args.batch, args.prompt_len, args.completion_len
+    print(f"TRL optimizer: {args.trl_optim}; sparring optimizer: torch.optim.AdamW as sparring builds it")
     print(f"workload: B={batch} samples x (P={prompt} prompt + C={completion} completion) tokens, "
           f"micro-batch {args.micro_batch or batch}; warm-up {args.warmup}, median of {args.repeats} timed steps")
 
@@ -501,7 +553,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in results:
         if row.library != "sparring":
             continue
-        trl = next((r for r in results if r.library == "trl" and (r.mode, r.dtype, r.epochs) == (row.mode, row.dtype, row.epochs)), None)
+        key = (row.mode, row.dtype, row.epochs)
+        trl = next((r for r in results if r.library == "trl" and (r.mode, r.dtype, r.epochs) == key), None)
         if trl and trl.step_s and row.step_s:
             row.ratio_vs_trl = trl.step_s / row.step_s  # = sparring tok/s / TRL tok/s (same tokens)
 
@@ -511,14 +564,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {d}: " + ", ".join(f"{k} {v:.1f}" for k, v in per_shape[d].items()) + f"  -> peak {peaks[d]:.1f}")
     for mode, sh in sh_cache.items():
         print(f"model ({mode}): {sh.layers} layers, d={sh.hidden}, V={sh.vocab}, decoder-layer linear weights "
-              f"{sh.n_layer_linear / 1e6:.2f}M, LoRA weights {sh.n_lora / 1e6:.2f}M, trainable {sh.n_trainable / 1e6:.2f}M")
+              f"{sh.n_layer_linear / 1e6:.2f}M, LoRA weights {sh.n_lora / 1e6:.2f}M, "
+              f"trainable {sh.n_trainable / 1e6:.2f}M")
     print()
     print("trained tok/s = B*(P+C)*k / step time, k = forward+backward passes per step "
           "(sparring ppo_epochs, TRL num_iterations); no-grad forwards add time only.")
     print("GFLOP/s = model FLOPs of the forward(+backward) passes the step ran (counted by a hook; formula in "
           "this file's docstring) / step time; fwd = passes with grad + no-grad forwards.")
     print("ratio = TRL step time / sparring step time (same mode, dtype, k).")
-    header = f"{'row':<24}{'k':>3}{'fwd':>6}{'step s':>10}{'trained tok/s':>15}{'GFLOP/s':>10}{'% peak':>8}{'vs TRL':>8}"
+    header = (f"{'row':<24}{'k':>3}{'fwd':>6}{'step s':>10}{'trained tok/s':>15}{'GFLOP/s':>10}"
+              f"{'% peak':>8}{'vs TRL':>8}")
     for epochs in epochs_list:
         for dtype in dtypes:
             print()
@@ -527,14 +582,17 @@ def main(argv: list[str] | None = None) -> int:
             print("-" * len(header))
             for lib in ("sparring", "trl"):
                 for mode in modes:
-                    row = next(r for r in results if (r.library, r.mode, r.dtype, r.epochs) == (lib, mode, dtype, epochs))
+                    key = (lib, mode, dtype, epochs)
+                    row = next(r for r in results if (r.library, r.mode, r.dtype, r.epochs) == key)
                     label = f"{'sparring' if lib == 'sparring' else 'TRL GRPO'} {'LoRA' if mode == 'lora' else 'full'}"
                     if row.error or not row.times:
-                        print(f"{label:<24}{epochs:>3}   failed: {row.error}")
+                        why = "skipped (--skip-trl)" if lib == "trl" and args.skip_trl else f"failed: {row.error}"
+                        print(f"{label:<24}{epochs:>3}   {why}")
                         continue
                     ratio = f"{row.ratio_vs_trl:.2f}x" if row.ratio_vs_trl else "-"
-                    fwd = f"{row.grad_passes}+{row.nograd_passes}"
-                    print(f"{label:<24}{epochs:>3}{fwd:>6}{row.step_s:>10.3f}{row.tokens_per_s:>15.1f}{row.gflops:>10.1f}"
+                    fwd = f"{row.grad_passes:g}+{row.nograd_passes:g}"
+                    print(f"{label:<24}{epochs:>3}{fwd:>6}{row.step_s:>10.3f}{row.tokens_per_s:>15.1f}"
+                          f"{row.gflops:>10.1f}"
                           f"{100 * row.peak_fraction:>7.1f}%{ratio:>8}")
 
     print()
@@ -550,13 +608,15 @@ def main(argv: list[str] | None = None) -> int:
           "each library at its faster dtype, k = " + str(epochs_list[0]) + ":")
     headline = {}
     for mode in modes:
-        cands = {lib: [r for r in results if r.library == lib and r.mode == mode and r.epochs == epochs_list[0] and r.step_s]
+        cands = {lib: [r for r in results
+                       if r.library == lib and r.mode == mode and r.epochs == epochs_list[0] and r.step_s]
                  for lib in ("sparring", "trl")}
         best_s = min(cands["sparring"], key=lambda r: r.step_s, default=None)
         best_t = min(cands["trl"], key=lambda r: r.step_s, default=None)
         if best_s is None:
             continue
-        line = f"  {mode:4s}: sparring {best_s.dtype} {best_s.tokens_per_s:.1f} tok/s, {100 * best_s.peak_fraction:.1f}% of peak"
+        line = (f"  {mode:4s}: sparring {best_s.dtype} {best_s.tokens_per_s:.1f} tok/s, "
+                f"{100 * best_s.peak_fraction:.1f}% of peak")
         verdict = {"peak_ok": best_s.peak_fraction >= TARGET_PEAK}
         if best_t is not None:
             ratio = best_t.step_s / best_s.step_s
