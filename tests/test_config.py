@@ -144,3 +144,12 @@ def test_every_shipped_config_loads():
     assert {p.name for p in shipped} >= {"kuhn_poker.yaml", "tic_tac_toe.yaml", "multi_game.yaml", "spiral_gpu.yaml"}
     for path in shipped:
         load_config(path)
+
+
+def test_readme_config_reference_is_current():
+    from pathlib import Path
+
+    from sparring.config import config_reference
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert config_reference().strip() in readme, "regenerate the README's config reference"
