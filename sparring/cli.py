@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ def cmd_arena(args: argparse.Namespace) -> None:
     from sparring.progress import progress_bar
 
     game = make_game(args.game)
-    rules = EVALUATION_RULES.__class__(**{**EVALUATION_RULES.__dict__, "answer_format": args.answer_format})
+    rules = replace(EVALUATION_RULES, answer_format=args.answer_format)
     players = (make_player(args.player_a, seed=args.seed, **lm_options(args)),
                make_player(args.player_b, seed=args.seed + 1, **lm_options(args)))
     started = time.perf_counter()
@@ -82,7 +83,7 @@ def cmd_play(args: argparse.Namespace) -> None:
     opponent = make_player(args.opponent, seed=args.seed, **lm_options(args))
     human = HumanPlayer()
     players = (human, opponent) if args.seat == 0 else (opponent, human)
-    rules = EVALUATION_RULES.__class__(**{**EVALUATION_RULES.__dict__, "answer_format": args.answer_format})
+    rules = replace(EVALUATION_RULES, answer_format=args.answer_format)
 
     def report(played) -> None:
         match = played.match

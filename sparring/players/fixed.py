@@ -73,7 +73,7 @@ def minimax_value(state: pyspiel.State, table: dict[str, float]) -> float:
     """The exact value of `state` for the player to move (negamax, memoised by position)."""
     if state.is_terminal():
         raise ValueError("minimax_value of a terminal state")
-    key = state.history_str() if state.get_game().get_type().information != pyspiel.GameType.Information.PERFECT_INFORMATION else str(state) + f"|{state.current_player()}"
+    key = f"{state}|{state.current_player()}"  # positions, not move orders: transpositions share a value
     if key not in table:
         player = state.current_player()
         table[key] = max(_child_value(state, a, player, table) for a in state.legal_actions())
