@@ -1,14 +1,16 @@
 """The self-play trainer, top to bottom:
 
-    rollout (the policy in every LM seat, or against a fixed opponent)
-      -> turn samples, one trajectory per seat, keyed by (game, role)
-      -> advantages (rae / mars / grpo)
+    curriculum picks (game, role); the opponent pool (or a fixed opponent) fills the other seats
+      -> rollout: matches played in batches until enough policy turns are recorded
+      -> turn samples: one trajectory per learning seat, keyed by (game, role)
+      -> advantages (rae / mars / grpo), and the curriculum's arm values
       -> learner (PPO or REINFORCE, LoRA or full)
-      -> log, transcripts, checkpoint
+      -> log, transcripts, evaluation, pool snapshot, checkpoint
 
-Randomness is derived, never drifting: match i of step s gets a seed from (seed, s, i), fixed
-opponents are re-seeded from (seed, s), and torch's RNG (sampling) lives in the checkpoint.
-So a resumed run replays exactly what the uninterrupted run would have done.
+Randomness is derived, never drifting: match group g of step s gets its seed (and its arm and
+opponent draws) from (seed, s, g), fixed opponents are re-seeded from (seed, s), and torch's RNG
+(sampling) lives in the checkpoint. So a resumed run replays exactly what the uninterrupted run
+would have done.
 """
 
 from __future__ import annotations
