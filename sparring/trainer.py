@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from sparring.advantages import RAEBaselines, TurnSample, estimate_advantages
+from sparring.arena import OUTCOMES, SeatTally
 from sparring.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_states
 from sparring.config import Config, save_config
 from sparring.curriculum import Curriculum, arm_rewards, game_arms, split_arm
@@ -107,18 +108,18 @@ def turn_samples(played: list[PlayedMatch]) -> tuple[list[TurnSample], dict[tupl
 
 def rollout_metrics(played: list[PlayedMatch]) -> dict[str, float]:
     """Win/draw/loss/invalid rate and mean return per (game, role) of the learning seats."""
-    tally: dict[str, list[float]] = defaultdict(list)
+    tallies: dict[str, SeatTally] = defaultdict(SeatTally)
     for pm in played:
         returns = pm.match.returns()
         invalid = pm.match.invalid_seats()
         for seat in pm.spec.meta["learning_seats"]:
-            key = f"{pm.spec.game.name}/{pm.match.role(seat)}"
-            result = outcome(returns, seat)
-            for name in ("win", "draw", "loss"):
-                tally[f"{name}_rate/{key}"].append(float(result == name))
-            tally[f"invalid_rate/{key}"].append(float(seat in invalid))
-            tally[f"mean_return/{key}"].append(returns[seat])
-    return {key: sum(values) / len(values) for key, values in tally.items()}
+            tallies[f"{pm.spec.game.name}/{pm.match.role(seat)}"].add(outcome(returns, seat), seat in invalid, returns[seat])
+    metrics: dict[str, float] = {}
+    for key, tally in tallies.items():
+        for name in OUTCOMES:
+            metrics[f"{name}_rate/{key}"] = tally.counts[name] / tally.matches
+        metrics[f"mean_return/{key}"] = sum(tally.returns) / tally.matches
+    return metrics
 
 
 def advantage_metrics(samples: list[TurnSample], baselines: RAEBaselines) -> dict[str, float]:

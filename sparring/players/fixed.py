@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 
@@ -14,13 +13,13 @@ from open_spiel.python.algorithms import mcts
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer
 from sparring.games.base import Observation
+from sparring.model import cache_root
 from sparring.players.base import MovePlayer
 
 
 def cache_dir(kind: str) -> Path:
-    """Where sparring keeps computed artefacts of one kind (models, CFR policies)."""
-    root = Path(os.environ.get("SPARRING_CACHE", Path.home() / ".cache" / "sparring"))
-    path = root / kind
+    """Where sparring keeps computed artefacts of one kind (CFR policies...), under the model cache root."""
+    path = cache_root() / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -64,9 +63,7 @@ class MCTSPlayer(MovePlayer):
         return observation.match.move_name(self._bots[key].step(state))
 
 
-@cache
-def _minimax_values(game_name: str) -> dict[str, float]:
-    return {}
+_MINIMAX_TABLES: dict[str, dict[str, float]] = {}  # game -> position -> value, shared by all minimax players
 
 
 def minimax_value(state: pyspiel.State, table: dict[str, float]) -> float:
@@ -103,7 +100,7 @@ class MinimaxPlayer(MovePlayer):
                 or game_type.information != pyspiel.GameType.Information.PERFECT_INFORMATION
                 or game_type.utility != pyspiel.GameType.Utility.ZERO_SUM):
             raise SparringError(f"minimax needs a deterministic perfect-information zero-sum game, not {observation.match.game.name!r}")
-        table = _minimax_values(game_type.short_name)
+        table = _MINIMAX_TABLES.setdefault(game_type.short_name, {})
         player = state.current_player()
         values = {a: _child_value(state, a, player, table) for a in state.legal_actions()}
         best = max(values.values())
