@@ -95,9 +95,9 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sparring.config import load_config  # noqa: E402
-from sparring.learner import Learner, LearnerSample  # noqa: E402
+from sparring.training.learner import Learner, LearnerSample  # noqa: E402
 from sparring.model import load_model  # noqa: E402
-from sparring.policy import build_policy  # noqa: E402
+from sparring.training.policy import build_policy  # noqa: E402
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 LORA_R, LORA_ALPHA = 16, 32

@@ -27,7 +27,7 @@ Configurations:
   real advantage of the engine, kept visible by reporting both tokens/s and actions/s.
   ``--naive-stop answer`` adds transformers' ``stop_strings`` on the answer's closing character:
   a stronger baseline that stops as early as the engine, isolating what batching alone gains.
-- ``engine@C``: ``sparring.rollout.Rollout(C).play`` with an ``LMPlayer``: every pending LM turn
+- ``engine@C``: ``sparring.players.rollout.Rollout(C).play`` with an ``LMPlayer``: every pending LM turn
   of up to C live matches goes into one batched ``generate`` per round (C is capped by
   ``--matches``; the table shows the effective value).
 
@@ -145,13 +145,13 @@ def _run_naive(args: argparse.Namespace, game: Any, rules: Any, lm: Any) -> list
 
 
 def _prefix(lm: Any, observation: Any) -> str:
-    from sparring.templates import answer_prefix
+    from sparring.games.templates import answer_prefix
 
     return answer_prefix(lm.template, observation.answer_format)
 
 
 def _run_engine(args: argparse.Namespace, game: Any, rules: Any, lm: Any, concurrency: int) -> list[Any]:
-    from sparring.rollout import MatchSpec, Rollout
+    from sparring.players.rollout import MatchSpec, Rollout
 
     def spec(i: int) -> MatchSpec:
         return MatchSpec(game, _players(args, lm, i), args.seed + i, rules)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sparring.advantages import (
+from sparring.training.advantages import (
     ESTIMATORS,
     RAEBaselines,
     TurnSample,

@@ -10,8 +10,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sparring.advantages import TurnSample
-from sparring.curriculum import Curriculum, arm_rewards, game_arms, split_arm
+from sparring.training.advantages import TurnSample
+from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, split_arm
 from sparring.errors import SparringError
 
 ARMS = ["kuhn_poker/player_0", "kuhn_poker/player_1", "tic_tac_toe/player_0", "tic_tac_toe/player_1"]

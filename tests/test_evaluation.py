@@ -12,9 +12,9 @@ from open_spiel.python import policy as policy_lib
 from open_spiel.python.algorithms import exploitability as os_exploitability
 
 from sparring.errors import SparringError
-from sparring.evaluation import evaluate, read_eval
-from sparring.exploitability import LanguagePolicy, SampleScorer, exploitability, lm_policy, match_at_state
-from sparring.league import LeagueEntry, elo_ratings, openskill_ratings, run_league
+from sparring.evaluation.evaluate import evaluate, read_eval
+from sparring.evaluation.exploitability import LanguagePolicy, SampleScorer, exploitability, lm_policy, match_at_state
+from sparring.evaluation.league import LeagueEntry, elo_ratings, openskill_ratings, run_league
 from sparring.players.base import Action, Player
 
 KUHN_INFO_STATES = 12
@@ -194,7 +194,7 @@ def write_fake_run(run_dir):
 
 
 def run_command(argv):
-    from sparring.cli_eval import add_eval_commands
+    from sparring.cli.eval import add_eval_commands
 
     parser = argparse.ArgumentParser(prog="sparring")
     add_eval_commands(parser.add_subparsers(dest="command", required=True))

@@ -13,7 +13,7 @@ from sparring.errors import SparringError
 from sparring.games.answer import extract_answer
 from sparring.games.base import MatchRules, Observation
 from sparring.players.lm import AnswerStop, LMPlayer, lm_player_from_spec, sequence_logprobs
-from sparring.templates import TEMPLATES, render_prompt
+from sparring.games.templates import TEMPLATES, render_prompt
 
 PROMPTS = [
     "Pick one.",

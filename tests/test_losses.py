@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sparring.losses import policy_loss, token_logprobs
+from sparring.training.losses import policy_loss, token_logprobs
 
 
 def t(rows):

@@ -5,7 +5,7 @@ import pytest
 from open_spiel.python import policy as policy_lib
 from open_spiel.python.algorithms import exploitability, expected_game_score
 
-from sparring.arena import run_arena
+from sparring.evaluation.arena import run_arena
 from sparring.errors import SparringError
 from sparring.games import make_game
 from sparring.players import make_player

@@ -15,8 +15,8 @@ from sparring.errors import SparringError
 from sparring.games import make_game
 from sparring.games.answer import format_answer
 from sparring.players.lm import LMPlayer
-from sparring.policy import build_policy
-from sparring.pool import (
+from sparring.training.policy import build_policy
+from sparring.training.pool import (
     OPPONENT_ADAPTER,
     SELF,
     OpponentPool,
@@ -172,7 +172,7 @@ def test_record_scores_and_ema():
 
 def test_seating_semantics():
     policy, other = object(), object()
-    from sparring.pool import Opponent
+    from sparring.training.pool import Opponent
 
     assert seating(SELF, policy, 2, 1) == ([policy, policy], [0, 1])
     assert seating(Opponent("random", other), policy, 2, 1) == ([other, policy], [1])
@@ -252,7 +252,7 @@ def test_adapter_is_restored_on_exceptions(lora, monkeypatch):
 
 
 def test_snapshot_slot_does_not_move_the_sampling_rng(lora):
-    from sparring.pool import remove_opponent_adapter
+    from sparring.training.pool import remove_opponent_adapter
 
     model, _ = lora
     remove_opponent_adapter(model)

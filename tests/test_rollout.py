@@ -3,7 +3,7 @@
 from sparring.games import TRAINING_RULES, make_game
 from sparring.players import make_player
 from sparring.players.lm import LMPlayer
-from sparring.rollout import MatchSpec, Rollout
+from sparring.players.rollout import MatchSpec, Rollout
 
 
 class CountingLM(LMPlayer):

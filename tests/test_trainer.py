@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from sparring.config import load_config
-from sparring.learner import Learner, LearnerSample
-from sparring.metrics import read_metrics
-from sparring.policy import build_policy
-from sparring.trainer import train
+from sparring.training.learner import Learner, LearnerSample
+from sparring.training.metrics import read_metrics
+from sparring.training.policy import build_policy
+from sparring.training.trainer import train
 
 CONFIG = Path(__file__).parents[1] / "configs" / "tiny_test.yaml"
 TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s")

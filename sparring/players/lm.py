@@ -26,7 +26,7 @@ from sparring.games.answer import extract_answer
 from sparring.games.base import Observation
 from sparring.logprobs import sequence_logprobs
 from sparring.players.base import Action, Player
-from sparring.templates import TEMPLATES, answer_prefix, render_prompt
+from sparring.games.templates import TEMPLATES, answer_prefix, render_prompt
 
 __all__ = ["AnswerStop", "LMPlayer", "encode_prompts", "lm_player_from_spec", "sequence_logprobs"]
 
@@ -141,7 +141,7 @@ def encode_prompts(tokenizer: Any, texts: list[str]) -> dict[str, torch.Tensor]:
 class LMPlayer(Player):
     """A policy model that answers observations by sampling text.
 
-    ``template``: a name from :data:`sparring.templates.TEMPLATES`. ``greedy`` picks the most
+    ``template``: a name from :data:`sparring.games.templates.TEMPLATES`. ``greedy`` picks the most
     likely token (log-probs then use temperature 1). Sampling draws from torch's global RNG,
     so a seeded run is reproducible. ``tokens_generated`` and ``generation_seconds`` add up
     over calls, for tokens-per-second reports.

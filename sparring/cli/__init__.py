@@ -35,7 +35,7 @@ def lm_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_arena(args: argparse.Namespace) -> None:
-    from sparring.arena import run_arena
+    from sparring.evaluation.arena import run_arena
     from sparring.games import EVALUATION_RULES, make_game
     from sparring.players import make_player
     from sparring.progress import progress_bar
@@ -74,7 +74,7 @@ def print_arena(result) -> None:
 
 
 def cmd_play(args: argparse.Namespace) -> None:
-    from sparring.arena import run_arena
+    from sparring.evaluation.arena import run_arena
     from sparring.games import EVALUATION_RULES, make_game
     from sparring.players import make_player
     from sparring.players.fixed import HumanPlayer
@@ -99,7 +99,7 @@ def cmd_play(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from sparring.config import load_config
-    from sparring.trainer import train
+    from sparring.training.trainer import train
 
     if args.resume:
         config_path = Path(args.resume) / "config.yaml"
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.set_defaults(run=cmd_train)
 
-    from sparring.cli_eval import add_eval_commands
+    from sparring.cli.eval import add_eval_commands
 
     add_eval_commands(sub)
     return parser

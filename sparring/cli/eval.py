@@ -92,7 +92,7 @@ def _lm_options(args: argparse.Namespace, config: Any) -> dict[str, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from sparring.evaluation import evaluate, print_eval
+    from sparring.evaluation.evaluate import evaluate, print_eval
 
     target = resolve_target(args.target)
     config = target.config
@@ -114,7 +114,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_league(args: argparse.Namespace) -> None:
-    from sparring.league import league_entries, print_league, run_league
+    from sparring.evaluation.league import league_entries, print_league, run_league
 
     runs = [Path(r) for r in args.run_dirs]
     entries = league_entries(runs, args.fixed)
@@ -131,14 +131,14 @@ def cmd_league(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from sparring.plots import plot_run
+    from sparring.evaluation.plots import plot_run
 
     for path in plot_run(args.run_dir, args.out):
         print(f"wrote {path}")
 
 
 def cmd_replay(args: argparse.Namespace) -> None:
-    from sparring.replay import load_transcripts, replay, write_html
+    from sparring.evaluation.replay import load_transcripts, replay, write_html
 
     records = load_transcripts(args.file)
     if args.html:

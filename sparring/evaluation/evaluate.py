@@ -7,7 +7,7 @@ For each game and each opponent, `evaluate` plays `matches` matches through `run
 (an invalid move loses: -1 / +1), and returns one row per seat of the evaluated player plus
 one for all seats: win / draw / loss / invalid rates with 95% Wilson intervals and the mean
 return with its 95% interval. On kuhn_poker and leduc_poker it adds one row with the exact
-exploitability of the player's policy (`sparring.exploitability`) beside the uniform-random
+exploitability of the player's policy (`sparring.evaluation.exploitability`) beside the uniform-random
 and CFR reference points. With `run_dir`, rows are appended to ``RUN_DIR/eval.jsonl``.
 
 Row keys (match rows): step, wall_time, game, player, opponent, seat (0, 1, ... or "all"),
@@ -31,7 +31,7 @@ from typing import Any
 
 import pyspiel
 
-from sparring.arena import ArenaResult, run_arena
+from sparring.evaluation.arena import ArenaResult, run_arena
 from sparring.errors import SparringError
 from sparring.games.base import EVALUATION_RULES, LanguageGame, MatchRules
 from sparring.players.base import Player
@@ -72,7 +72,7 @@ def default_opponents(game: LanguageGame) -> list[str]:
 
 
 def _exploitability_games() -> tuple[str, ...]:
-    from sparring.exploitability import EXPLOITABILITY_GAMES
+    from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES
 
     return EXPLOITABILITY_GAMES
 
@@ -113,7 +113,7 @@ def evaluate(
         sequences, seconds to a minute on CPU for the default model), Leduc 936 (about 2,300
         sequences: tens of minutes on CPU), so skip Leduc in frequent in-training evaluations.
     exploitability_mode, samples: "likelihood" (LM players: exact answer likelihoods) or
-        "sample" (`samples` answers per information state; any player). See sparring.exploitability.
+        "sample" (`samples` answers per information state; any player). See sparring.evaluation.exploitability.
     rules: match rules (default: EVALUATION_RULES, an invalid move loses -1 / +1).
     concurrency: matches played at once (their LM turns are batched).
     lm_options: options for players built from lm: specs (template, max_new_tokens, temperature).
@@ -231,7 +231,7 @@ def _match_rows(result: ArenaResult, game: LanguageGame, opponent: str) -> list[
 
 def _exploitability_row(player: Player, game: LanguageGame, mode: str, samples: int,
                         rules: MatchRules) -> dict[str, Any]:
-    from sparring.exploitability import exploitability_report, lm_policy
+    from sparring.evaluation.exploitability import exploitability_report, lm_policy
 
     model = getattr(player, "model", None)
     was_training = bool(getattr(model, "training", False))
@@ -260,7 +260,7 @@ def append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def read_eval(run_dir: str | Path) -> list[dict[str, Any]]:
     """Every row of RUN_DIR/eval.jsonl (empty when there is none)."""
-    from sparring.plots import read_jsonl
+    from sparring.evaluation.plots import read_jsonl
 
     return read_jsonl(Path(run_dir) / "eval.jsonl")
 

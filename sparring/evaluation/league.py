@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pyspiel
 
-from sparring.arena import run_arena
+from sparring.evaluation.arena import run_arena
 from sparring.errors import SparringError
 from sparring.games.base import EVALUATION_RULES, MatchRules
 from sparring.players.base import Player
@@ -135,7 +135,7 @@ def run_league(entries: list[LeagueEntry], game: str, matches: int = 20, seed: i
     records: list[tuple[int, int, float]] = []
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
 
-    from sparring.evaluation import _progress
+    from sparring.evaluation.evaluate import _progress
 
     with _progress(progress) as bar:
         task = bar.add_task(f"league on {game}", total=len(pairs) * matches, stats="")

@@ -24,22 +24,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sparring.advantages import RAEBaselines, TurnSample, estimate_advantages
-from sparring.arena import OUTCOMES, SeatTally
+from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
+from sparring.evaluation.arena import OUTCOMES, SeatTally
 from sparring.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_states
 from sparring.config import Config, save_config
-from sparring.curriculum import Curriculum, arm_rewards, game_arms, split_arm
-from sparring.evaluation import evaluate, print_eval
+from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, split_arm
+from sparring.evaluation.evaluate import evaluate, print_eval
 from sparring.games import LanguageGame, MatchRules, make_game
-from sparring.learner import Learner, LearnerSample
-from sparring.metrics import MetricsLog
+from sparring.training.learner import Learner, LearnerSample
+from sparring.training.metrics import MetricsLog
 from sparring.players import make_player
 from sparring.players.lm import LMPlayer
-from sparring.policy import build_policy
-from sparring.pool import Opponent, OpponentPool, seating
+from sparring.training.policy import build_policy
+from sparring.training.pool import Opponent, OpponentPool, seating
 from sparring.progress import progress_bar
-from sparring.rollout import MatchSpec, PlayedMatch, Rollout
-from sparring.stats import outcome
+from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout
+from sparring.evaluation.stats import outcome
 
 
 def derived_seed(*parts: int) -> int:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sparring.advantages import TurnSample
+from sparring.training.advantages import TurnSample
 from sparring.errors import SparringError
 
 __all__ = ["KINDS", "Curriculum", "arm", "arm_rewards", "game_arms", "split_arm"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from sparring.logprobs import PackedBatch, completion_logprobs, pack
-from sparring.losses import policy_loss
+from sparring.training.losses import policy_loss
 
 
 @dataclass

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sparring.games.base import EVALUATION_RULES, LanguageGame, MatchRules
 from sparring.players.base import Player
-from sparring.rollout import MatchSpec, PlayedMatch, Rollout
-from sparring.stats import mean_interval, outcome, wilson_interval
+from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout
+from sparring.evaluation.stats import mean_interval, outcome, wilson_interval
 
 OUTCOMES = ("win", "draw", "loss", "invalid")
 

@@ -1,0 +1,1 @@
+"""Evaluation: arenas, rates against fixed players, exploitability, leagues, plots and replays."""
