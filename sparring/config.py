@@ -114,7 +114,8 @@ class RolloutConfig:
     max_new_tokens: int = option(32, "Maximum tokens generated per turn.")
     temperature: float = option(1.0, "Sampling temperature.")
     top_p: float = option(1.0, "Nucleus sampling probability mass (1.0 = off).")
-    group_size: int = option(1, "Consecutive matches sharing game, seed and seating: the groups of grpo advantages.")
+    group_size: int = option(
+        1, "Consecutive matches sharing game, deal and seating; grpo compares each role's returns within one (at least 2).")
     opponent: str = option(
         "self",
         '"self" = the opponent pool decides (pure self-play under pool.rule=latest); a fixed player name '
@@ -192,8 +193,10 @@ class CurriculumConfig:
 
     kind: Literal["uniform", "sec"] = option(
         "uniform",
-        'Arm sampler: "uniform", or "sec" = the SEC bandit (arm value = mean absolute advantage, '
-        "TD(0) update, Boltzmann sampling).",
+        'Arm sampler: "uniform", or "sec" = the SEC bandit (arm value = mean absolute advantage over all of '
+        "the arm's samples of a step, zeros included; TD(0) update, Boltzmann sampling). |A| is in the "
+        "estimator's units: the game's return scale under rae (chips in poker, 1 per win elsewhere), "
+        "normalised under mars and grpo.",
     )
     alpha: float = option(0.5, "SEC TD(0) step size for arm values.")
     tau: float = option(1.0, "SEC Boltzmann temperature.")
@@ -210,6 +213,14 @@ class Config:
     trainer: TrainerConfig = option(TrainerConfig(), TrainerConfig.__doc__)
     pool: PoolConfig = option(PoolConfig(), PoolConfig.__doc__)
     curriculum: CurriculumConfig = option(CurriculumConfig(), CurriculumConfig.__doc__)
+
+    def __post_init__(self) -> None:
+        """Checks that span sections: settings that each look fine but together train on nothing."""
+        if self.rollout.group_size < 1:
+            raise ConfigError(f"rollout.group_size must be at least 1, got {self.rollout.group_size}")
+        if self.algo.advantage == "grpo" and self.rollout.group_size < 2:
+            raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches: "
+                              f"set rollout.group_size to 2 or more (got {self.rollout.group_size})")
 
 
 # ----------------------------------------------------------------------------- type checking

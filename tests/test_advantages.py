@@ -61,14 +61,11 @@ def test_rae_baselines_are_per_game_and_role():
     )
 
 
-def test_rae_drop_zero_removes_only_zero_advantage_seats():
+def test_rae_keeps_zero_advantage_seats():
     samples = seat(0, "player_0", 0.0, n_turns=2) + seat(0, "player_1", 1.0, n_turns=2)
-    kept = rae_advantages(samples, RAEBaselines(), drop_zero=True)
-    assert [(s.role, s.turn_index, s.advantage) for s in kept] == [
-        ("player_1", 0, 1.0),
-        ("player_1", 1, 1.0),
-    ]
-    assert len(rae_advantages(samples, RAEBaselines())) == 4
+    out = rae_advantages(samples, RAEBaselines())
+    assert [(s.role, s.advantage) for s in out] == [("player_0", 0.0), ("player_0", 0.0),
+                                                    ("player_1", 1.0), ("player_1", 1.0)]
 
 
 def test_rae_does_not_mutate_input_and_checks_arguments():
@@ -150,6 +147,26 @@ def test_grpo_scaled_divides_by_group_std():
     out = grpo_advantages(samples)
     a = (2 / 3) ** -0.5  # 1 / population std of (1, 0, -1)
     assert [s.advantage for s in out] == pytest.approx([a, a, 0, 0, -a, -a], rel=1e-5)
+
+
+def test_grpo_compares_seats_of_one_role_only_in_zero_sum_self_play():
+    # Four self-play matches of one group: player_0 returns [1, 2, 2, 2], player_1 the negatives.
+    # Pooled over both roles the mean is 0 and player_0's return of 1 would get +0.55.
+    returns = [1.0, 2.0, 2.0, 2.0]
+    samples = [s for m, r in enumerate(returns)
+               for s in seat(m, "player_0", r, group="g") + seat(m, "player_1", -r, group="g")]
+    out = {(s.match_id, s.role): s.advantage for s in grpo_advantages(samples, scale=False)}
+    assert out[(0, "player_0")] == pytest.approx(-0.75)  # the worst player_0 of its group
+    assert out[(1, "player_0")] == pytest.approx(0.25)
+    assert out[(0, "player_1")] == pytest.approx(0.75)  # the best player_1 of its group
+    assert out[(1, "player_1")] == pytest.approx(-0.25)
+    for role in ("player_0", "player_1"):  # each role's group is centred on its own mean
+        assert sum(a for (_, r), a in out.items() if r == role) == pytest.approx(0.0)
+
+
+def test_grpo_never_mixes_games_with_the_same_group_key():
+    samples = seat(0, "player_0", 1.0, game="kuhn_poker", group="0") + seat(1, "player_0", 3.0, game="tic_tac_toe", group="0")
+    assert [s.advantage for s in grpo_advantages(samples, scale=False)] == [0.0, 0.0]
 
 
 def test_grpo_requires_group():

@@ -70,6 +70,7 @@ def test_overrides(tmp_path):
             "model.lora=false",
             "pool.fixed=[random, cfr]",
             "algo.advantage=grpo",
+            "rollout.group_size=2",
             "algo.dual_clip=3",
             "trainer.run_dir=2024",  # a string field keeps the text as written
         ],
@@ -153,3 +154,12 @@ def test_readme_config_reference_is_current():
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert config_reference().strip() in readme, "regenerate the README's config reference"
+
+
+def test_grpo_without_groups_is_a_one_line_error():
+    with pytest.raises(ConfigError, match="set rollout.group_size to 2 or more") as err:
+        load_config(None, ["algo.advantage=grpo"])
+    assert "\n" not in str(err.value)
+    assert load_config(None, ["algo.advantage=grpo", "rollout.group_size=4"]).rollout.group_size == 4
+    with pytest.raises(ConfigError, match="rollout.group_size must be at least 1"):
+        load_config(None, ["rollout.group_size=0"])

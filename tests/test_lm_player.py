@@ -45,7 +45,7 @@ def test_batched_greedy_equals_one_at_a_time(tiny):
 
 def test_recorded_logprobs_equal_a_fresh_forward_pass(tiny):
     model, tokenizer = tiny
-    player = LMPlayer(model, tokenizer, temperature=0.7, top_p=0.9, max_new_tokens=10)
+    player = LMPlayer(model, tokenizer, temperature=0.7, max_new_tokens=10)
     torch.manual_seed(0)
     actions = player.act_batch([observation(p) for p in PROMPTS])
     prompt_ids = [a.extra["prompt_ids"] for a in actions]
@@ -61,6 +61,43 @@ def test_recorded_logprobs_equal_a_fresh_forward_pass(tiny):
     with torch.no_grad():
         alone = sequence_logprobs(model, prompt_ids[:1], completion_ids[:1], temperature=0.7)[0]
     assert torch.allclose(alone, fresh[0], atol=1e-4)
+
+
+def nucleus_logprobs(model, prompt: list[int], completion: list[int], temperature: float, top_p: float) -> torch.Tensor:
+    """Log-probs of a completion under temperature then top-p, renormalised, written out by hand."""
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([prompt + completion])).logits[0, len(prompt) - 1 : -1].float()
+    out = []
+    for row, token in zip(logits / temperature, completion):
+        probs = row.softmax(-1)
+        order = probs.argsort(descending=True)
+        mass_before = probs[order].cumsum(0) - probs[order]  # mass of the more likely tokens
+        kept = order[mass_before < top_p]
+        assert token in kept.tolist()  # a token outside the nucleus was sampled
+        out.append(row[token] - row[kept].logsumexp(0))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("top_p", [0.5, 0.9])
+def test_recorded_logprobs_are_those_of_the_truncated_sampling_distribution(tiny, top_p):
+    model, tokenizer = tiny
+    player = LMPlayer(model, tokenizer, temperature=0.7, top_p=top_p, max_new_tokens=6)
+    torch.manual_seed(1)
+    actions = player.act_batch([observation(p) for p in PROMPTS[:2]])
+    for action in actions:
+        prompt, completion = action.extra["prompt_ids"], action.extra["completion_ids"]
+        expected = nucleus_logprobs(model, prompt, completion, 0.7, top_p)
+        assert torch.allclose(torch.tensor(action.extra["logprobs"]), expected, atol=1e-4)
+        with torch.no_grad():
+            (untruncated,) = sequence_logprobs(model, [prompt], [completion], temperature=0.7)
+        assert (expected - untruncated).min() > 0.05  # the nucleus renormalisation is really in the record
+
+
+def test_a_nucleus_of_one_token_records_probability_one(tiny):
+    model, tokenizer = tiny
+    player = LMPlayer(model, tokenizer, top_p=1e-6, max_new_tokens=5)
+    for action in player.act_batch([observation(p) for p in PROMPTS]):
+        assert action.extra["logprobs"] == [0.0] * len(action.extra["completion_ids"])
 
 
 def test_sampling_is_reproducible_from_torch_seed(tiny):

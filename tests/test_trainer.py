@@ -131,3 +131,44 @@ def test_bad_config_field_is_one_line(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "trainer.lr" in result.stderr
+
+
+def test_curriculum_sees_every_sample_before_zero_advantages_are_dropped(tmp_path):
+    from sparring.training.advantages import RAEBaselines, TurnSample
+    from sparring.training.curriculum import Curriculum
+    from sparring.training.trainer import score_samples
+
+    cfg = tiny_cfg(tmp_path, "curriculum.kind=sec", "curriculum.alpha=1.0")
+    curriculum = Curriculum.from_config(cfg.curriculum, ["tic_tac_toe/player_0", "tic_tac_toe/player_1"])
+    # player_0: nine draws, then one win. With fresh baselines the draws get A = 0 exactly.
+    returns = [0.0] * 9 + [1.0]
+    batch = [TurnSample("tic_tac_toe", "player_0", m, 0, 4, r, r) for m, r in enumerate(returns)]
+    kept = score_samples(cfg, batch, RAEBaselines(decay=cfg.algo.rae_decay), curriculum)
+    assert [s.advantage for s in kept] == [1.0]  # the draws are dropped from the learner's batch...
+    assert curriculum.values["tic_tac_toe/player_0"] == pytest.approx(0.1)  # ...but not from the arm's reward
+
+    # An arm whose samples all have advantage 0 loses its value instead of keeping it forever.
+    curriculum.values["tic_tac_toe/player_1"] = 5.0
+    draws = [TurnSample("tic_tac_toe", "player_1", m, 0, 4, 0.0, 0.0) for m in range(4)]
+    assert score_samples(cfg, draws, RAEBaselines(), curriculum) == []
+    assert curriculum.values["tic_tac_toe/player_1"] == 0.0
+
+
+def test_a_fixed_lm_opponent_is_loaded_once_with_the_run_settings_and_its_turns_do_not_count(tmp_path, monkeypatch):
+    import sparring.model
+    from sparring.training.trainer import fixed_opponent
+
+    loads = []
+    real_load = sparring.model.load_model
+    monkeypatch.setattr(sparring.model, "load_model", lambda name: loads.append(name) or real_load(name))
+    cfg = tiny_cfg(tmp_path, "rollout.opponent=lm:tiny:3", "rollout.turns_per_step=16", "rollout.temperature=0.7",
+                   "rollout.top_p=0.9", "games.template=spiral", "trainer.steps=2", "trainer.transcripts_every=1")
+    train(cfg)
+    assert loads.count("tiny:3") == 1  # once per run, not once per step
+    for step in (1, 2):
+        matches = [json.loads(line) for line in (tmp_path / "run" / "transcripts" / f"step_{step:06d}.jsonl").open()]
+        policy_turns = sum(1 for m in matches for t in m["turns"] if m["seats"][t["seat"]] == "policy")
+        assert policy_turns >= 16  # the opponent's LM turns are not counted toward turns_per_step
+        assert all(m["opponent"] == "lm:tiny:3" for m in matches)
+    opponent = fixed_opponent(cfg).player
+    assert (opponent.template, opponent.temperature, opponent.top_p) == ("spiral", 0.7, 0.9)

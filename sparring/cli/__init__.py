@@ -12,6 +12,7 @@ from rich.table import Table
 
 from sparring.errors import SparringError
 from sparring.progress import console
+from sparring.seeding import stream_seed
 
 
 
@@ -42,8 +43,8 @@ def cmd_arena(args: argparse.Namespace) -> None:
 
     game = make_game(args.game)
     rules = replace(EVALUATION_RULES, answer_format=args.answer_format)
-    players = (make_player(args.player_a, seed=args.seed, **lm_options(args)),
-               make_player(args.player_b, seed=args.seed + 1, **lm_options(args)))
+    players = tuple(make_player(name, seed=stream_seed(args.seed, "players", 0, k), **lm_options(args))
+                    for k, name in enumerate((args.player_a, args.player_b)))
     started = time.perf_counter()
     with progress_bar() as bar:
         task = bar.add_task(f"{game.name}: {players[0].name} vs {players[1].name}", total=args.matches, stats="")
@@ -80,7 +81,7 @@ def cmd_play(args: argparse.Namespace) -> None:
     from sparring.players.fixed import HumanPlayer
 
     game = make_game(args.game)
-    opponent = make_player(args.opponent, seed=args.seed, **lm_options(args))
+    opponent = make_player(args.opponent, seed=stream_seed(args.seed, "players", 0, 1), **lm_options(args))
     human = HumanPlayer()
     players = (human, opponent) if args.seat == 0 else (opponent, human)
     rules = replace(EVALUATION_RULES, answer_format=args.answer_format)

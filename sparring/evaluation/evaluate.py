@@ -35,6 +35,7 @@ from sparring.evaluation.arena import ArenaResult, run_arena
 from sparring.errors import SparringError
 from sparring.games.base import EVALUATION_RULES, LanguageGame, MatchRules
 from sparring.players.base import Player
+from sparring.seeding import stream_seed
 
 __all__ = ["append_rows", "default_opponents", "evaluate", "plays", "print_eval", "read_eval"]
 
@@ -135,10 +136,10 @@ def evaluate(
         if spec.startswith("lm:"):  # models are loaded once per process, not once per evaluation
             key = (spec, tuple(sorted(lm_options.items())))
             if key not in _LM_OPPONENTS:
-                _LM_OPPONENTS[key] = make_player(spec, seed=seed + 1 + index, **lm_options)
+                _LM_OPPONENTS[key] = make_player(spec, seed=stream_seed(seed, "players", 0, 1 + index), **lm_options)
             return _LM_OPPONENTS[key]
         if spec not in built:
-            built[spec] = make_player(spec, seed=seed + 1 + index)
+            built[spec] = make_player(spec, seed=stream_seed(seed, "players", 0, 1 + index))
         return built[spec]
 
     plan: list[tuple[LanguageGame, list[str | Player]]] = []
@@ -184,7 +185,7 @@ def _as_player(player: str | Player, seed: int, lm_options: dict[str, Any]) -> P
     kind = spec.partition(":")[0]
     if kind not in ("lm", "random", "mcts", "minimax", "cfr", "human"):
         spec = f"lm:{spec}"
-    return make_player(spec, seed=seed, **(lm_options if spec.startswith("lm:") else {}))
+    return make_player(spec, seed=stream_seed(seed, "players", 0, 0), **(lm_options if spec.startswith("lm:") else {}))
 
 
 class _NoProgress:

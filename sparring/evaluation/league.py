@@ -26,6 +26,7 @@ from sparring.evaluation.arena import run_arena
 from sparring.errors import SparringError
 from sparring.games.base import EVALUATION_RULES, MatchRules
 from sparring.players.base import Player
+from sparring.seeding import stream_seed
 
 __all__ = ["LeagueEntry", "LeagueResult", "elo_ratings", "league_entries", "openskill_ratings",
            "plot_matrix", "print_league", "run_league"]
@@ -126,7 +127,7 @@ def run_league(entries: list[LeagueEntry], game: str, matches: int = 20, seed: i
             player = entry.spec
         else:
             options = dict(lm_options or {}) if entry.spec.startswith("lm:") else {}
-            player = make_player(entry.spec, seed=seed + index, **options)
+            player = make_player(entry.spec, seed=stream_seed(seed, "players", 0, index), **options)
         player.name = entry.name
         players.append(player)
     n = len(players)

@@ -107,10 +107,11 @@ class LeducView(SeatView):
 
 class LiarsDiceView(SeatView):
     rules_text = (
-        "Liar's Dice: each player rolls dice hidden from the other. Players take turns bidding "
-        "'Q-F', a claim that at least Q of all dice show face F; each bid must be higher than the "
-        "last. Instead of bidding you may call 'Liar' on the last bid: if the bid is true the "
-        "caller loses, otherwise the bidder loses."
+        "Liar's Dice: each player rolls one die hidden from the other. Players take turns bidding "
+        "'Q-F', a claim that at least Q of all dice show face F, where a 6 is wild: it counts as "
+        "every face (a bid on face 6 counts only 6s). Each bid must be higher than the last: more "
+        "dice, or as many dice of a higher face. Instead of bidding you may call 'Liar' on the last "
+        "bid: if the bid is true the caller loses, otherwise the bidder loses."
     )
 
     def observation(self, state: pyspiel.State, seat: int) -> str:

@@ -27,6 +27,9 @@ class Player(ABC):
     def act_batch(self, observations: list[Observation]) -> list[Action]:
         """One action per observation, in order."""
 
+    def reseed(self, seed: int) -> None:
+        """Restart the player's own randomness from ``seed`` (players without any ignore it)."""
+
     def act(self, observation: Observation) -> str:
         """The answer text for one observation."""
         return self.act_batch([observation])[0].text

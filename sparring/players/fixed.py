@@ -37,6 +37,9 @@ class RandomPlayer(MovePlayer):
     name = "random"
 
     def __init__(self, seed: int = 0):
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
 
     def choose(self, observation: Observation) -> str:
@@ -49,8 +52,11 @@ class MCTSPlayer(MovePlayer):
     def __init__(self, simulations: int = 100, seed: int = 0):
         self.name = f"mcts:{simulations}"
         self.simulations = simulations
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
         self.random_state = np.random.RandomState(seed)
-        self._bots: dict[str, mcts.MCTSBot] = {}
+        self._bots: dict[str, mcts.MCTSBot] = {}  # each bot holds the random state it was built with
 
     def choose(self, observation: Observation) -> str:
         state = engine_state(observation, "mcts")
@@ -91,6 +97,9 @@ class MinimaxPlayer(MovePlayer):
     name = "minimax"
 
     def __init__(self, seed: int = 0):
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
 
     def choose(self, observation: Observation) -> str:
@@ -134,6 +143,9 @@ class CFRPlayer(MovePlayer):
     def __init__(self, iterations: int = 1000, seed: int = 0):
         self.name = f"cfr:{iterations}"
         self.iterations = iterations
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
 
     def choose(self, observation: Observation) -> str:

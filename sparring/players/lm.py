@@ -5,11 +5,13 @@ observation's answer format) or at end of sequence, so short answers cost few to
 action carries what a learner needs: the prompt's token ids, the completion's token ids (up to
 and including the stop token) and the sampling log-probability of every completion token.
 
-Log-probabilities are *temperature-scaled and top-p-free*: ``log_softmax(logits / T)`` at the
-sampled token, where ``T`` is the player's temperature (1 when greedy). Top-p only decides which
-tokens may be drawn; it is not part of the recorded probability, so a learner that recomputes
-``log_softmax(logits / T)`` with :func:`sequence_logprobs` gets the same numbers (up to float
-noise) and importance ratios start at 1.
+Log-probabilities are those of the distribution each token was *sampled from*: ``log_softmax``
+of the logits after temperature and top-p (tokens outside the nucleus at ``-inf``, the rest
+renormalised), at the sampled token; when greedy, ``log_softmax(logits)``. With ``top_p = 1``
+this equals ``log_softmax(logits / T)``, which the learner recomputes with
+:func:`sequence_logprobs`; with ``top_p < 1`` the recorded values are higher than the learner's
+(the nucleus' mass is renormalised to 1), and the learner's ``logprob_drift`` reports that gap as
+what it is: learner versus sampler.
 """
 
 from __future__ import annotations
@@ -91,15 +93,15 @@ class AnswerStop(StoppingCriteria):
 
 
 class _LogprobRecorder(LogitsProcessor):
-    """Records ``log_softmax(raw_logits / T)`` of each sampled token, holding one step in memory.
+    """Records ``log_softmax(scores)`` of each sampled token, holding one step in memory.
 
-    It must run first, on the raw logits. At step ``t`` it sees the token drawn at ``t - 1`` in
-    ``input_ids`` and gathers its log-probability from the distribution kept from step ``t - 1``;
+    It must run last, after the sampling warpers, so ``scores`` are the logits of the distribution
+    the token is drawn from. At step ``t`` it sees the token drawn at ``t - 1`` in ``input_ids``
+    and gathers its log-probability from the distribution kept from step ``t - 1``;
     :meth:`finish` gathers the last drawn token.
     """
 
-    def __init__(self, temperature: float):
-        self.temperature = temperature
+    def __init__(self):
         self.previous: torch.Tensor | None = None
         self.steps: list[torch.Tensor] = []
 
@@ -110,7 +112,7 @@ class _LogprobRecorder(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self.previous is not None:
             self._gather(input_ids[:, -1])
-        self.previous = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        self.previous = torch.log_softmax(scores.float(), dim=-1)
         return scores
 
     def finish(self, sequences: torch.Tensor) -> torch.Tensor:
@@ -189,7 +191,7 @@ class LMPlayer(Player):
         return render_prompt(self.tokenizer, self.template, observation.prompt, observation.answer_format)
 
     def _logits_processors(self) -> list[LogitsProcessor]:
-        """Processors after the log-prob recorder: the sampling warpers."""
+        """The sampling warpers, applied before the log-prob recorder."""
         if self.greedy:
             return []
         processors: list[LogitsProcessor] = []
@@ -214,8 +216,8 @@ class LMPlayer(Player):
 
         prefixes = [answer_prefix(self.template, obs.answer_format) for obs in observations]
         stop = AnswerStop(tokenizer, prompt_length, [obs.answer_format for obs in observations], eos_ids, prefixes)
-        recorder = _LogprobRecorder(self.logprob_temperature)
-        # Sampling is done by our own warpers after the recorder; generate's are all neutral.
+        recorder = _LogprobRecorder()
+        # Sampling is done by our own warpers, then the recorder; generate's are all neutral.
         sampling = {} if self.greedy else {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
         config = GenerationConfig(
             max_new_tokens=self.max_new_tokens,
@@ -234,7 +236,7 @@ class LMPlayer(Player):
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 generation_config=config,
-                logits_processor=LogitsProcessorList([recorder, *self._logits_processors()]),
+                logits_processor=LogitsProcessorList([*self._logits_processors(), recorder]),
                 stopping_criteria=StoppingCriteriaList([stop]),
             )
         finally:

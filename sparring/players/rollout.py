@@ -42,6 +42,11 @@ def is_learner_turn(turn) -> bool:
     return "completion_ids" in turn.extra
 
 
+def counts_learner_turn(played: PlayedMatch, turn) -> bool:
+    """The default turn count of :meth:`Rollout.play`: every turn with token ids, whatever the seat."""
+    return is_learner_turn(turn)
+
+
 class Rollout:
     """Plays matches `concurrency` at a time."""
 
@@ -55,9 +60,12 @@ class Rollout:
         next_spec: Callable[[int], MatchSpec],
         num_matches: int | None = None,
         num_turns: int | None = None,
-        counts: Callable = is_learner_turn,
+        counts: Callable[[PlayedMatch, Any], bool] = counts_learner_turn,
     ) -> Iterator[PlayedMatch]:
-        """Yield matches as they finish. `next_spec(i)` describes the i-th match to start."""
+        """Yield matches as they finish. `next_spec(i)` describes the i-th match to start.
+
+        `num_turns` counts the turns for which `counts(played_match, turn)` is true.
+        """
         if num_matches is None and num_turns is None:
             raise ValueError("give num_matches or num_turns")
         live: list[PlayedMatch] = []
@@ -77,7 +85,7 @@ class Rollout:
                 observations = [played.match.observe() for played in waiting]
                 for played, obs, action in zip(waiting, observations, player.act_batch(observations)):
                     turn = played.match.submit(action.text, prompt=obs.prompt, **action.extra)
-                    turns += counts(turn)
+                    turns += counts(played, turn)
             still_live = []
             for played in live:
                 if played.match.is_over():

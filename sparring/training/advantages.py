@@ -10,7 +10,9 @@ ordered by seat trajectory (first appearance in the input), turns by ``turn_inde
 * ``mars`` -- MARS turn level: reward-to-go (gamma 1) over the seat's turns, then
   normalised per (game, role) across the batch.
 * ``grpo`` -- group relative: ``A = (R - mean) / (std + eps)`` over the seat returns of a
-  group (Dr. GRPO with ``scale=False``: no division).
+  group (Dr. GRPO with ``scale=False``: no division). A group is (game, group key, role): seats
+  of different roles are never compared, so in zero-sum self-play the better player_0 of a
+  group gets a positive advantage even though player_0's and player_1's returns cancel.
 
 Standard deviations are population ones (``ddof=0``), so a group of one has std 0.
 """
@@ -99,13 +101,13 @@ def rae_advantages(
     state: RAEBaselines | None,
     *,
     baseline: Literal["pre", "post"] = "pre",
-    drop_zero: bool = False,
 ) -> list[TurnSample]:
     """SPIRAL role-conditioned advantage estimation; updates ``state`` in place.
 
     Seats are processed in order of first appearance. For each seat: read b, update the
     (game, role) EMA with R, then ``A = R - b`` (``baseline="pre"``, SPIRAL) or
-    ``A = R - b_updated`` (``"post"``). With ``drop_zero`` turns with ``A == 0`` are removed.
+    ``A = R - b_updated`` (``"post"``). Samples with ``A == 0`` are kept: dropping them is the
+    trainer's choice, after the curriculum has seen them.
     """
     if state is None:
         raise ValueError("rae needs an RAEBaselines state")
@@ -116,8 +118,6 @@ def rae_advantages(
         ret = turns[0].seat_return
         pre, post = state.update(game, role, ret)
         adv = ret - (pre if baseline == "pre" else post)
-        if drop_zero and adv == 0.0:
-            continue
         out.extend(dataclasses.replace(t, advantage=adv) for t in turns)
     return out
 
@@ -158,18 +158,19 @@ def grpo_advantages(
 ) -> list[TurnSample]:
     """Group-relative advantage over seat returns; every turn of a seat gets its seat's A.
 
-    Seats sharing ``group`` form a group with one R per seat (not per turn):
+    Seats sharing (game, ``group``, role) form a group with one R per seat (not per turn):
     ``A = (R - mean) / (std + eps)``, or ``A = R - mean`` with ``scale=False`` (Dr. GRPO).
     ``state`` is unused.
     """
     seats = _seats(samples)
-    groups: dict[str, list[SeatKey]] = {}
+    groups: dict[tuple[str, str, str], list[SeatKey]] = {}
     for key, turns in seats.items():
         names = {t.group for t in turns}
         group = names.pop() if len(names) == 1 else None
         if group is None:
             raise ValueError(f"seat {key} needs exactly one non-None group key")
-        groups.setdefault(group, []).append(key)
+        _, game, role = key
+        groups.setdefault((game, group, role), []).append(key)
     seat_adv: dict[SeatKey, float] = {}
     for keys in groups.values():
         mean, std = _mean_std([seats[k][0].seat_return for k in keys])

@@ -226,14 +226,15 @@ class OpponentPool:
     """Frozen snapshots of the policy plus fixed players, and a rule to pick one per match.
 
     ``rule``: "latest", "uniform" or "prioritised" (see the module doc). ``max_snapshots``: the
-    cap; adding past it drops the oldest. ``fixed``: player names for ``make_player``. ``seed``
-    seeds the fixed players and the fallback generator of :meth:`sample`. ``decay``: EMA decay of
-    win rates. ``power``: p in the prioritised weight ``(1 - win_rate) ** p``.
+    cap; adding past it drops the oldest. ``fixed``: player names for ``make_player``, built once
+    (with ``lm_options`` for ``lm:`` players) and re-seeded by :meth:`reseed`. ``seed`` seeds the
+    fixed players and the fallback generator of :meth:`sample`. ``decay``: EMA decay of win rates.
+    ``power``: p in the prioritised weight ``(1 - win_rate) ** p``.
     """
 
     def __init__(self, rule: Literal["latest", "uniform", "prioritised"] = "latest", max_snapshots: int = 5,
                  fixed: list[str] = (), seed: int = 0, *, decay: float = 0.9, power: float = 2.0,
-                 include_self: bool = True):
+                 include_self: bool = True, lm_options: Mapping[str, Any] | None = None):
         if rule not in RULES:
             raise SparringError(f"unknown pool rule {rule!r} (choose from: {', '.join(RULES)})")
         if max_snapshots < 0:
@@ -257,15 +258,17 @@ class OpponentPool:
         self.rng = np.random.default_rng(seed)
         self.policy: LMPlayer | None = None
         self._players: dict[str, SnapshotPlayer] = {}
-        self._fixed_players: dict[str, Player] = {}
+        self.lm_options = dict(lm_options or {})
+        self._build_fixed_players()
         self.reseed(seed)
 
     @classmethod
-    def from_config(cls, cfg: Any, seed: int = 0, lora: bool = True) -> OpponentPool:
+    def from_config(cls, cfg: Any, seed: int = 0, lora: bool = True,
+                    lm_options: Mapping[str, Any] | None = None) -> OpponentPool:
         """A pool from a :class:`sparring.config.PoolConfig`; a non-latest rule without LoRA is an error."""
         if cfg.rule != "latest" and not lora:
             raise SparringError(NEEDS_LORA)
-        return cls(cfg.rule, cfg.max_snapshots, list(cfg.fixed), seed)
+        return cls(cfg.rule, cfg.max_snapshots, list(cfg.fixed), seed, lm_options=lm_options)
 
     # -- members
 
@@ -292,12 +295,15 @@ class OpponentPool:
         self.policy = policy
         self._players.clear()
 
+    def _build_fixed_players(self) -> None:
+        """Build each fixed player once (a model opponent is loaded once per run, not per step)."""
+        self._fixed_players: dict[str, Player] = {name: make_player(name, **self.lm_options) for name in self.fixed}
+
     def reseed(self, seed: int) -> None:
-        """Rebuild the fixed players with seeds derived from ``seed`` (call once per step for exact resumes)."""
+        """Re-seed the fixed players from ``seed``, player i from ``[seed, i]`` (call once per step for exact resumes)."""
         self.seed = seed
-        self._fixed_players = {
-            name: make_player(name, seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-            for i, name in enumerate(self.fixed)}
+        for i, player in enumerate(self._fixed_players.values()):
+            player.reseed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
 
     def add_snapshot(self, step: int, model: Any) -> str:
         """Freeze the model's active adapter as ``snapshot@step``; drop the oldest past the cap. Returns the id."""
@@ -413,6 +419,7 @@ class OpponentPool:
         self.rng.bit_generator.state = copy.deepcopy(state["rng"])
         self._players.clear()
         if fixed_changed:
+            self._build_fixed_players()
             self.reseed(self.seed)
 
     def release(self) -> None:

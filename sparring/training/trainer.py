@@ -7,10 +7,11 @@
       -> learner (PPO or REINFORCE, LoRA or full)
       -> log, transcripts, evaluation, pool snapshot, checkpoint
 
-Randomness is derived, never drifting: match group g of step s gets its seed (and its arm and
-opponent draws) from (seed, s, g), fixed opponents are re-seeded from (seed, s), and torch's RNG
-(sampling) lives in the checkpoint. So a resumed run replays exactly what the uninterrupted run
-would have done.
+Randomness is derived, never drifting, from named streams (`sparring.seeding`): match group g
+of step s draws its chance events, its (game, role) arm and its opponent from three independent
+streams indexed by (s, g), fixed players are re-seeded from a fourth indexed by s, and torch's RNG
+(sampling) lives in the checkpoint. So a deal never depends on which arm or opponent was drawn,
+and a resumed run replays exactly what the uninterrupted run would have done.
 """
 
 from __future__ import annotations
@@ -21,30 +22,39 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
-from sparring.evaluation.arena import OUTCOMES, SeatTally
 from sparring.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_states
 from sparring.config import Config, save_config
-from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, split_arm
+from sparring.evaluation.arena import OUTCOMES, SeatTally
 from sparring.evaluation.evaluate import evaluate, print_eval
+from sparring.evaluation.stats import outcome
 from sparring.games import LanguageGame, MatchRules, make_game
+from sparring.games.base import Turn
+from sparring.players import Player, make_player
+from sparring.players.lm import LMPlayer
+from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout, is_learner_turn
+from sparring.progress import progress_bar
+from sparring.seeding import stream_rng, stream_seed
+from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
+from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, split_arm
 from sparring.training.learner import Learner, LearnerSample
 from sparring.training.metrics import MetricsLog
-from sparring.players import make_player
-from sparring.players.lm import LMPlayer
 from sparring.training.policy import build_policy
 from sparring.training.pool import Opponent, OpponentPool, seating
-from sparring.progress import progress_bar
-from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout
-from sparring.evaluation.stats import outcome
 
 
-def derived_seed(*parts: int) -> int:
-    """A 32-bit seed that depends on every part (run seed, step, match index...)."""
-    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+def lm_options(cfg: Config) -> dict:
+    """The run's prompt template and sampling settings, for every model that plays in it."""
+    r = cfg.rollout
+    return {"template": cfg.games.template, "max_new_tokens": r.max_new_tokens, "temperature": r.temperature,
+            "top_p": r.top_p}
+
+
+def fixed_opponent(cfg: Config) -> Opponent | None:
+    """The configured fixed opponent, built once per run (None under "self": the pool decides)."""
+    name = cfg.rollout.opponent
+    return None if name == "self" else Opponent(name, make_player(name, **lm_options(cfg)))
 
 
 def match_rules(cfg: Config) -> MatchRules:
@@ -61,8 +71,8 @@ class SelfPlay:
     the policy takes every seat and every seat learns.
     """
 
-    def __init__(self, cfg: Config, policy: LMPlayer, pool: OpponentPool, curriculum: Curriculum,
-                 games: dict[str, LanguageGame], step: int):
+    def __init__(self, cfg: Config, policy: Player, pool: OpponentPool, curriculum: Curriculum,
+                 games: dict[str, LanguageGame], step: int, fixed: Opponent | None = None):
         self.cfg = cfg
         self.policy = policy
         self.pool = pool
@@ -70,21 +80,27 @@ class SelfPlay:
         self.games = games
         self.rules = match_rules(cfg)
         self.step = step
-        name = cfg.rollout.opponent
-        self.fixed = None if name == "self" else Opponent(name, make_player(name, seed=derived_seed(cfg.trainer.seed, step, 2)))
-        pool.reseed(derived_seed(cfg.trainer.seed, step, 2))
+        self.fixed = fixed
+        seed = cfg.trainer.seed
+        if fixed is not None:
+            fixed.player.reseed(stream_seed(seed, "players", step, 0))
+        pool.reseed(stream_seed(seed, "players", step, 1))
 
     def spec(self, i: int) -> MatchSpec:
-        group = i // self.cfg.rollout.group_size  # matches of a group share arm, opponent and seed
-        seed = derived_seed(self.cfg.trainer.seed, self.step, group)
-        rng = np.random.default_rng(seed)
-        arm = self.curriculum.sample(rng)
+        group = i // self.cfg.rollout.group_size  # matches of a group share arm, opponent and deal
+        seed = self.cfg.trainer.seed
+        arm = self.curriculum.sample(stream_rng(seed, "arm", self.step, group))
         game_name, role = split_arm(arm)
         game = self.games[game_name]
-        opponent = self.fixed or self.pool.sample(rng)
+        opponent = self.fixed or self.pool.sample(stream_rng(seed, "opponent", self.step, group))
         players, learning = seating(opponent, self.policy, game.num_seats, game.roles.index(role))
-        return MatchSpec(game, players, seed, self.rules,
+        return MatchSpec(game, players, stream_seed(seed, "match", self.step, group), self.rules,
                          {"learning_seats": learning, "group": group, "opponent": opponent.id, "arm": arm})
+
+    @staticmethod
+    def counts(played: PlayedMatch, turn: Turn) -> bool:
+        """A turn that becomes a turn sample: a learning seat's LM turn (a fixed LM opponent's turns do not count)."""
+        return turn.seat in played.spec.meta["learning_seats"] and is_learner_turn(turn)
 
 
 def turn_samples(played: list[PlayedMatch]) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
@@ -100,10 +116,20 @@ def turn_samples(played: list[PlayedMatch]) -> tuple[list[TurnSample], dict[tupl
                 samples.append(TurnSample(
                     game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
                     num_tokens=len(turn.extra["completion_ids"]), reward=returns[seat] if last else 0.0,
-                    seat_return=returns[seat], group=f"{pm.spec.game.name}/{pm.spec.meta['group']}"))
+                    seat_return=returns[seat], group=str(pm.spec.meta["group"])))
                 tokens[(match_id, role, k)] = LearnerSample(
                     turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0)
     return samples, tokens
+
+
+def score_samples(cfg: Config, samples: list[TurnSample], baselines: RAEBaselines,
+                  curriculum: Curriculum) -> list[TurnSample]:
+    """Advantages for the turn samples; the curriculum learns from all of them, then zeros are dropped if asked."""
+    options = {"rae": {"baseline": cfg.algo.rae_baseline}, "grpo": {"scale": cfg.algo.grpo_scale},
+               "mars": {}}[cfg.algo.advantage]
+    scored = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
+    curriculum.update(arm_rewards(scored))
+    return [s for s in scored if s.advantage != 0.0] if cfg.algo.drop_zero_advantage else scored
 
 
 def rollout_metrics(played: list[PlayedMatch]) -> dict[str, float]:
@@ -141,10 +167,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
     model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None)
     learner = Learner(model, cfg.algo, cfg.trainer, pad_id=tokenizer.pad_token_id,
                       temperature=cfg.rollout.temperature, autocast_bf16=cfg.model.dtype == "bfloat16")
-    policy = LMPlayer(model, tokenizer, template=cfg.games.template, max_new_tokens=cfg.rollout.max_new_tokens,
-                      temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, name="policy")
+    policy = LMPlayer(model, tokenizer, name="policy", **lm_options(cfg))
+    fixed = fixed_opponent(cfg)
     baselines = RAEBaselines(decay=cfg.algo.rae_decay)
-    pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora)
+    pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora, lm_options=lm_options(cfg))
     pool.bind(policy)
     curriculum = Curriculum.from_config(cfg.curriculum, game_arms(games.values()))
     log = MetricsLog(run_dir)
@@ -170,19 +196,17 @@ def train(cfg: Config, resume: bool = False) -> Path:
             #    enough policy turns are recorded.
             t0 = time.perf_counter()
             tokens_before = policy.tokens_generated + pool.tokens_generated
-            seats = SelfPlay(cfg, policy, pool, curriculum, games, step)
-            played = list(rollout.play(seats.spec, num_turns=cfg.rollout.turns_per_step))
+            seats = SelfPlay(cfg, policy, pool, curriculum, games, step, fixed)
+            played = list(rollout.play(seats.spec, num_turns=cfg.rollout.turns_per_step, counts=seats.counts))
             rollout_time = time.perf_counter() - t0
             for pm in played:
                 for seat in pm.spec.meta["learning_seats"]:
                     pool.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat))
 
             # 2. Advantages: one trajectory per learning seat, baselines per (game, role).
+            #    The curriculum's arm rewards see every sample, zero advantages included.
             samples, tokens = turn_samples(played)
-            options = {"rae": {"baseline": cfg.algo.rae_baseline, "drop_zero": cfg.algo.drop_zero_advantage},
-                       "grpo": {"scale": cfg.algo.grpo_scale}, "mars": {}}[cfg.algo.advantage]
-            with_adv = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
-            curriculum.update(arm_rewards(with_adv))
+            with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
 
             # 3. Learner: PPO epochs over the batch (an empty batch skips the update).
@@ -230,11 +254,9 @@ def progress_stats(metrics: dict[str, float]) -> str:
 
 def final_evaluation(cfg: Config, policy: LMPlayer, games: list[str], run_dir: Path) -> None:
     """The trained policy against `random` and against the untrained model, printed and saved."""
-    initial = f"lm:{cfg.model.name}"
-    options = {"template": cfg.games.template, "max_new_tokens": cfg.rollout.max_new_tokens,
-               "temperature": cfg.rollout.temperature}
-    rows = evaluate(policy, games, opponents=["random"], initial=initial, matches=cfg.trainer.final_eval_matches,
-                    seed=cfg.trainer.seed + 1, run_dir=run_dir, step=cfg.trainer.steps, lm_options=options,
+    rows = evaluate(policy, games, opponents=["random"], initial=f"lm:{cfg.model.name}",
+                    matches=cfg.trainer.final_eval_matches, seed=cfg.trainer.seed + 1, run_dir=run_dir,
+                    step=cfg.trainer.steps, lm_options=lm_options(cfg),
                     concurrency=cfg.rollout.concurrency, progress=True)
     print_eval(rows)
 
