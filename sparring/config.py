@@ -150,6 +150,23 @@ class AlgoConfig:
         'Token losses to a sample loss: "constant" = sum / constant_length; "token_mean" = mean over completion tokens.',
     )
     constant_length: int = option(32, 'Divisor of the summed token loss when aggregation is "constant".')
+    entropy_coef: float = option(0.0, "Weight of the token entropy bonus (the sampling distribution's entropy per completion token); 0 = off.")
+    magnet: Literal["none", "uniform", "initial", "ema", "lagged"] = option(
+        "none",
+        "Magnet of the reverse-KL regulariser KL(policy || magnet) over each decision's legal answers (magnetic "
+        'mirror descent): "uniform" over the legal answers, "initial" = the untrained model, "ema" = a moving '
+        'average of the LoRA weights, "lagged" = the policy magnet_lag steps ago; "none" = off.',
+    )
+    magnet_coef: float = option(0.0, "Weight of the magnet KL term (at learner step 1; see coef_schedule).")
+    magnet_ema_decay: float = option(0.9, 'Per-step decay of the "ema" magnet: m <- decay * m + (1 - decay) * policy.')
+    magnet_lag: int = option(5, 'Learner steps between the policy and the "lagged" magnet.')
+    coef_schedule: Literal["constant", "linear", "power"] = option(
+        "constant",
+        'How entropy_coef and magnet_coef change over learner steps: "constant"; "linear" = down to 0 at step '
+        'anneal_steps + 1; "power" = coef * step ** -anneal_power.',
+    )
+    anneal_steps: int = option(100, 'Steps over which the "linear" schedule anneals the coefficients to 0.')
+    anneal_power: float = option(0.5, 'Exponent of the "power" schedule.')
 
 
 @dataclass
@@ -168,6 +185,11 @@ class TrainerConfig:
     keep_checkpoints: int = option(2, "Most recent checkpoints kept on disk; older ones are deleted.")
     eval_every: int = option(0, "Evaluate against fixed players every N learner steps; 0 = off.")
     eval_matches: int = option(32, "Matches played per evaluation.")
+    exploitability_every: int = option(
+        0, "Every N learner steps, log the exact exploitability and NashConv of the policy at its sampling temperature "
+           "on each game where it is defined (Kuhn, Leduc); 0 = off.")
+    keep_best: bool = option(
+        False, "With exploitability_every: also keep RUN_DIR/best, the checkpoint with the lowest mean exploitability.")
     final_eval_matches: int = option(0, "After training, matches against random and against the untrained model (printed, saved to eval.jsonl); 0 = skip.")
     transcripts_every: int = option(5, "Write sampled match transcripts every N learner steps.")
     log_every: int = option(1, "Log metrics every N learner steps.")
@@ -218,6 +240,14 @@ class Config:
         """Checks that span sections: settings that each look fine but together train on nothing."""
         if self.rollout.group_size < 1:
             raise ConfigError(f"rollout.group_size must be at least 1, got {self.rollout.group_size}")
+        algo = self.algo
+        if (algo.magnet == "none") != (algo.magnet_coef == 0):
+            raise ConfigError("algo.magnet and algo.magnet_coef go together: set both (e.g. algo.magnet=uniform "
+                              f"algo.magnet_coef=0.1) or neither (got magnet={algo.magnet}, magnet_coef={algo.magnet_coef})")
+        if algo.magnet in ("initial", "ema", "lagged") and not self.model.lora:
+            raise ConfigError(f"algo.magnet={algo.magnet} is an adapter state of the policy's model: it needs model.lora=true")
+        if self.trainer.keep_best and not self.trainer.exploitability_every:
+            raise ConfigError("trainer.keep_best ranks checkpoints by exploitability: set trainer.exploitability_every too")
         if self.algo.advantage == "grpo" and self.rollout.group_size < 2:
             raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches: "
                               f"set rollout.group_size to 2 or more (got {self.rollout.group_size})")

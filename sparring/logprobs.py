@@ -45,8 +45,12 @@ def pack(prompts: list[list[int]], completions: list[list[int]], pad_id: int) ->
     )
 
 
-def completion_logprobs(model, batch: PackedBatch, temperature: float = 1.0, entropy: bool = False):
-    """Per-token log-probs of the completions ([B, C], float32), and their entropies if asked."""
+def completion_logprobs(model, batch: PackedBatch, temperature: float = 1.0, entropy: bool = False,
+                        entropy_grad: bool = False):
+    """Per-token log-probs of the completions ([B, C], float32), and their entropies if asked.
+
+    Entropies are computed without gradient unless ``entropy_grad`` (an entropy bonus needs it).
+    """
     width_c = batch.completion_ids.shape[1]
     out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                 position_ids=batch.position_ids, logits_to_keep=width_c + 1, use_cache=False)
@@ -55,10 +59,25 @@ def completion_logprobs(model, batch: PackedBatch, temperature: float = 1.0, ent
     logprobs = logits.gather(-1, batch.completion_ids.unsqueeze(-1)).squeeze(-1) - log_z
     if not entropy:
         return logprobs, None
-    with torch.no_grad():
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
         probs = (logits - log_z.unsqueeze(-1)).exp()
         ent = log_z - (probs * logits).sum(-1)
     return logprobs, ent
+
+
+def answer_logprobs(model, prompts: list[list[int]], answers: list[list[list[int]]], pad_id: int,
+                    temperature: float = 1.0) -> list[torch.Tensor]:
+    """For each prompt, the summed log-prob of each of its candidate answers: one ``[K_i]`` tensor per prompt.
+
+    All (prompt, answer) rows go through one forward pass (differentiable under grad).
+    """
+    rows = [(p, a) for p, candidates in zip(prompts, answers) for a in candidates]
+    if not rows:
+        return [torch.zeros(0) for _ in prompts]
+    batch = pack([p for p, _ in rows], [a for _, a in rows], pad_id)
+    logprobs, _ = completion_logprobs(model, batch, temperature)
+    totals = (logprobs * batch.completion_mask).sum(-1)
+    return list(totals.split([len(c) for c in answers]))
 
 
 def sequence_logprobs(model, prompt_ids_list: list[list[int]], completion_ids_list: list[list[int]],

@@ -102,7 +102,11 @@ POOL_AND_SEC = ("games.names=[tic_tac_toe, kuhn_poker]", "pool.rule=prioritised"
                 "pool.max_snapshots=2", "pool.fixed=[random]", "curriculum.kind=sec")
 
 
-@pytest.mark.parametrize("extra", [(), POOL_AND_SEC], ids=["self-play", "pool-and-sec"])
+MAGNET = ("games.names=[kuhn_poker]", "algo.magnet=ema", "algo.magnet_coef=0.5", "algo.entropy_coef=0.01",
+          "trainer.exploitability_every=2", "trainer.keep_best=true")
+
+
+@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET], ids=["self-play", "pool-and-sec", "magnet"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     steps = "trainer.steps=5"
     reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps, *extra)))
@@ -121,9 +125,13 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
                              capture_output=True, text=True, timeout=300, env=ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert comparable(read_metrics(run)) == comparable(reference)
-    if extra:  # the pool and the curriculum really took part
+    if extra == POOL_AND_SEC:  # the pool and the curriculum really took part
         assert any(k.startswith("pool/prob/snapshot@") for k in reference[-1])
         assert any(k.startswith("curriculum/prob/kuhn_poker/") for k in reference[-1])
+    if extra == MAGNET:  # the regularisers and the exploitability log really took part
+        assert all(m["magnet_kl"] > 0 and m["entropy_coef"] == 0.01 for m in reference if "magnet_kl" in m)
+        assert [m["step"] for m in reference if "exploitability/kuhn_poker" in m] == [2, 4]
+        assert (run / "best" / "checkpoints").is_dir()
 
 
 def test_bad_config_field_is_one_line(tmp_path):

@@ -69,6 +69,7 @@ class LanguageGame(ABC):
     description: str
     roles: tuple[str, ...]
     rules_text: str  # the rules in one paragraph, shown in every prompt
+    open_moves: bool = False  # True: legal_moves() lists examples of a move pattern, not every legal move
 
     @property
     def num_seats(self) -> int:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sparring.errors import SparringError
-from sparring.games.answer import answer_opener
+from sparring.games.answer import answer_opener, format_answer
 
-__all__ = ["TEMPLATES", "Template", "answer_prefix", "render_prompt", "template_text"]
+__all__ = ["TEMPLATES", "Template", "answer_ids", "answer_prefix", "render_prompt", "template_text"]
 
 @dataclass(frozen=True)
 class Template:
@@ -72,3 +72,9 @@ def render_prompt(tokenizer: Any, template: str, game_prompt: str, answer_format
             [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
         )
     return text + answer_prefix(template, answer_format)
+
+
+def answer_ids(tokenizer: Any, template: str, answer_format: str, move: str) -> list[int]:
+    """The tokens a model writes to answer exactly ``move``: its answer text minus what the template pre-fills."""
+    answer = format_answer(move, answer_format).removeprefix(answer_prefix(template, answer_format))
+    return tokenizer(answer, add_special_tokens=False).input_ids

@@ -356,6 +356,7 @@ class SimpleNegotiation(TextArenaGame):
     name = "textarena_negotiation"
     description = "Resource trading on TextArena's SimpleNegotiation: gain more value than your opponent."
     match_class = NegotiationMatch
+    open_moves = True
 
     def __init__(self, env_id: str = "SimpleNegotiation-v0-short", name: str | None = None):
         self.env_id = env_id if env_id.endswith("-raw") else env_id + "-raw"

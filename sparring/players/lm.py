@@ -261,6 +261,7 @@ class LMPlayer(Player):
                         "logprobs": logprobs[row, :length].tolist(),
                         "num_tokens": length,
                         "stop": stop.stop_reason[row] or "length",
+                        "legal_moves": list(observations[row].legal_moves),
                     },
                 )
             )

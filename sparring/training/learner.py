@@ -3,6 +3,9 @@
 The "old" log-probs are the learner's own first-epoch forward pass, detached (same dtype, same
 kernels, no extra pass), so the PPO ratio is exactly 1 on the first epoch; the sampling
 log-probs recorded at generation time are kept for a drift diagnostic.
+
+Regularisers (`sparring.training.regularisers`): an entropy bonus per token, and the magnet KL
+over each sample's legal answers, the magnet's answer log-probs computed once per step.
 """
 
 from __future__ import annotations
@@ -10,12 +13,17 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 
-from sparring.logprobs import PackedBatch, completion_logprobs, pack
+from sparring.logprobs import PackedBatch, answer_logprobs, completion_logprobs, pack
 from sparring.training.losses import policy_loss
+from sparring.training.pool import opponent_adapter
+from sparring.training.regularisers import answer_kl, coefficient
+
+MAGNET_ADAPTER = "magnet"  # the peft adapter slot a moving magnet's weights are loaded into
 
 
 @dataclass
@@ -26,6 +34,7 @@ class LearnerSample:
     completion_ids: list[int]
     sampling_logprobs: list[float]
     advantage: float
+    legal_answers: list[list[int]] = field(default_factory=list)  # each legal move's answer tokens (magnet KL)
 
 
 def padded(rows: list[list[float]], width: int) -> torch.Tensor:
@@ -47,6 +56,7 @@ class Learner:
         warmup = max(1, trainer.warmup_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warmup))
         self.skipped_updates = 0
+        self.magnet_weights: Mapping[str, torch.Tensor] | None = None  # set by the trainer for ema/lagged magnets
 
     def _compute(self):
         return torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
@@ -64,31 +74,61 @@ class Learner:
             chunk = samples[start:start + size]
             yield chunk, pack([s.prompt_ids for s in chunk], [s.completion_ids for s in chunk], self.pad_id)
 
-    def _forward(self, batch: PackedBatch, entropy: bool = False):
+    def _forward(self, batch: PackedBatch, entropy: bool = False, entropy_grad: bool = False):
         with self._compute():
-            return completion_logprobs(self.model, batch, self.temperature, entropy)
+            return completion_logprobs(self.model, batch, self.temperature, entropy, entropy_grad)
 
-    def step(self, samples: list[LearnerSample]) -> dict[str, float]:
-        """Run the PPO epochs over `samples`; return averaged statistics."""
+    def _answer_logps(self, chunk: list[LearnerSample]) -> list[torch.Tensor]:
+        """Each sample's legal answers' summed log-probs under the active weights."""
+        with self._compute():
+            return answer_logprobs(self.model, [s.prompt_ids for s in chunk], [s.legal_answers for s in chunk],
+                                   self.pad_id, self.temperature)
+
+    def _magnet(self):
+        """A context in which the model is the magnet policy (initial, or a moving magnet's weights)."""
+        if self.algo.magnet == "initial":
+            return self._reference()
+        if self.magnet_weights is None:
+            raise ValueError(f"the {self.algo.magnet} magnet needs Learner.magnet_weights")
+        return opponent_adapter(self.model, self.magnet_weights, slot=MAGNET_ADAPTER)
+
+    def _magnet_kl(self, chunk: list[LearnerSample], magnet: list[torch.Tensor] | None) -> torch.Tensor:
+        """Mean over the chunk's samples with two or more legal answers of KL(policy || magnet) on them."""
+        logps = self._answer_logps(chunk)
+        terms = [answer_kl(lp, magnet[k] if magnet is not None else None)
+                 for k, lp in enumerate(logps) if lp.numel() >= 2]
+        return torch.stack(terms).sum() / len(chunk) if terms else torch.zeros(())
+
+    def step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
+        """Run the PPO epochs over `samples` (learner step `step`, for coefficient schedules); return statistics."""
         started = time.perf_counter()
+        algo = self.algo
+        schedule = (algo.coef_schedule, step, algo.anneal_steps, algo.anneal_power)
+        entropy_coef = coefficient(algo.entropy_coef, *schedule)
+        magnet_coef = coefficient(algo.magnet_coef, *schedule) if algo.magnet != "none" else 0.0
         total_tokens = sum(len(s.completion_ids) for s in samples)
         micro = list(self._micro_batches(samples))
         ref = []
         if self.algo.kl_coef > 0:
             with torch.no_grad(), self._reference():
                 ref = [self._forward(batch)[0] for _, batch in micro]
+        magnet: list[list[torch.Tensor] | None] = [None] * len(micro)  # None: the uniform magnet
+        if magnet_coef and algo.magnet != "uniform":
+            with torch.no_grad(), self._magnet():
+                magnet = [self._answer_logps(chunk) for chunk, _ in micro]
         old: list[torch.Tensor] = []  # filled by the first epoch's own forward passes
         ent_sum = drift_sum = 0.0
         epoch_stats: list[dict[str, float]] = []
         for epoch in range(self.algo.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             loss_total, agg = 0.0, {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 0.0}
+            magnet_kl = 0.0
             for i, (chunk, batch) in enumerate(micro):
-                logp, ent = self._forward(batch, entropy=epoch == 0)
+                logp, ent = self._forward(batch, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0)
                 mask = batch.completion_mask
                 if epoch == 0:
                     old.append(logp.detach())
-                    ent_sum += float((ent * mask).sum())
+                    ent_sum += float((ent.detach() * mask).sum())
                     sampled = padded([s.sampling_logprobs for s in chunk], mask.shape[1])
                     drift_sum += float(((old[i] - sampled).abs() * mask).sum())
                 weight = (float(mask.sum()) / max(1, total_tokens) if self.algo.aggregation == "token_mean"
@@ -97,8 +137,13 @@ class Learner:
                     logp, old[i], torch.tensor([s.advantage for s in chunk]), mask,
                     kind=self.algo.loss, clip=self.algo.clip, dual_clip=self.algo.dual_clip,
                     ref_logprobs=ref[i] if ref else None, kl_coef=self.algo.kl_coef,
+                    entropy=ent if entropy_coef else None, entropy_coef=entropy_coef,
                     aggregation=self.algo.aggregation, constant_length=self.algo.constant_length,
                 )
+                if magnet_coef:
+                    kl = self._magnet_kl(chunk, magnet[i])
+                    loss = loss + magnet_coef * kl
+                    magnet_kl += float(kl.detach()) * len(chunk) / len(samples)
                 (loss * weight).backward()
                 loss_total += float(loss.detach()) * weight
                 token_share = float(mask.sum()) / max(1, total_tokens)
@@ -112,7 +157,8 @@ class Learner:
             else:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.skipped_updates += 1
-            epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "skipped": float(not applied)})
+            epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "magnet_kl": magnet_kl,
+                                "skipped": float(not applied)})
         stats = {key: sum(e[key] for e in epoch_stats) / len(epoch_stats) for key in epoch_stats[0]}
         stats["first_epoch_ratio_mean"] = epoch_stats[0]["ratio_mean"]
         stats["first_epoch_clip_fraction"] = epoch_stats[0]["clip_fraction"]
@@ -121,6 +167,7 @@ class Learner:
         sequence_tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
         stats["learner_tokens_per_s"] = sequence_tokens * self.algo.ppo_epochs / (time.perf_counter() - started)
         stats["lr"] = self.scheduler.get_last_lr()[0]
+        stats["entropy_coef"], stats["magnet_coef"] = entropy_coef, magnet_coef
         return stats
 
     def state_dict(self) -> dict:

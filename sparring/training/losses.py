@@ -39,6 +39,8 @@ def policy_loss(
     dual_clip: float | None = None,
     ref_logprobs: torch.Tensor | None = None,
     kl_coef: float = 0.0,
+    entropy: torch.Tensor | None = None,
+    entropy_coef: float = 0.0,
     aggregation: Literal["constant", "token_mean"] = "constant",
     constant_length: int = 256,
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -53,6 +55,8 @@ def policy_loss(
 
     With ``ref_logprobs``, ``kl_coef * k3`` is added per token, where
     ``k3 = exp(ref - logp) - (ref - logp) - 1 >= 0`` estimates KL(policy || reference).
+    With ``entropy`` (``[B, T]``, differentiable), ``entropy_coef * entropy`` is subtracted per
+    token: an entropy bonus.
 
     Aggregation: ``"constant"`` sums masked token losses and divides by
     ``B * constant_length`` (Dr. GRPO, SPIRAL), so long answers are not down-weighted;
@@ -90,6 +94,8 @@ def policy_loss(
         delta = ref_logprobs.detach() - logprobs
         k3 = torch.exp(delta) - delta - 1.0
         per_token = per_token + kl_coef * k3
+    if entropy is not None and entropy_coef:
+        per_token = per_token - entropy_coef * entropy
 
     total = torch.where(valid, per_token, 0.0).sum()
     n_tokens = valid.sum().clamp(min=1)

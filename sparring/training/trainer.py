@@ -17,9 +17,12 @@ and a resumed run replays exactly what the uninterrupted run would have done.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -27,10 +30,13 @@ import torch
 from sparring.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_states
 from sparring.config import Config, save_config
 from sparring.evaluation.arena import OUTCOMES, SeatTally
+from sparring.errors import SparringError
 from sparring.evaluation.evaluate import evaluate, print_eval
+from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability_metrics
 from sparring.evaluation.stats import outcome
 from sparring.games import LanguageGame, MatchRules, make_game
 from sparring.games.base import Turn
+from sparring.games.templates import answer_ids
 from sparring.players import Player, make_player
 from sparring.players.lm import LMPlayer
 from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout, is_learner_turn
@@ -38,10 +44,11 @@ from sparring.progress import progress_bar
 from sparring.seeding import stream_rng, stream_seed
 from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
 from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, split_arm
-from sparring.training.learner import Learner, LearnerSample
+from sparring.training.learner import MAGNET_ADAPTER, Learner, LearnerSample
 from sparring.training.metrics import MetricsLog
 from sparring.training.policy import build_policy
-from sparring.training.pool import Opponent, OpponentPool, seating
+from sparring.training.pool import Opponent, OpponentPool, remove_opponent_adapter, seating
+from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
 
 
 def lm_options(cfg: Config) -> dict:
@@ -103,8 +110,13 @@ class SelfPlay:
         return turn.seat in played.spec.meta["learning_seats"] and is_learner_turn(turn)
 
 
-def turn_samples(played: list[PlayedMatch]) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
-    """One trajectory per learning seat: the advantage view and the token view of every LM turn."""
+def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[int]] | None = None,
+                 ) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
+    """One trajectory per learning seat: the advantage view and the token view of every LM turn.
+
+    With ``answers(answer_format, move) -> token ids`` each learner sample also carries the tokens
+    of every legal move's answer at its turn (what the magnet KL compares).
+    """
     samples, tokens = [], {}
     for match_id, pm in enumerate(played):
         returns = pm.match.returns()
@@ -117,8 +129,9 @@ def turn_samples(played: list[PlayedMatch]) -> tuple[list[TurnSample], dict[tupl
                     game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
                     num_tokens=len(turn.extra["completion_ids"]), reward=returns[seat] if last else 0.0,
                     seat_return=returns[seat], group=str(pm.spec.meta["group"])))
+                legal = [answers(pm.match.rules.answer_format, m) for m in turn.extra["legal_moves"]] if answers else []
                 tokens[(match_id, role, k)] = LearnerSample(
-                    turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0)
+                    turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0, legal)
     return samples, tokens
 
 
@@ -157,11 +170,23 @@ def advantage_metrics(samples: list[TurnSample], baselines: RAEBaselines) -> dic
     return metrics
 
 
+def check_games(cfg: Config, games: dict[str, LanguageGame]) -> None:
+    """Settings a game cannot support, as one-line errors before any model is loaded."""
+    open_moves = [name for name, game in games.items() if game.open_moves]
+    if cfg.algo.magnet != "none" and open_moves:
+        raise SparringError(f"algo.magnet compares the legal answers of each turn, but {', '.join(open_moves)} "
+                            "has open-ended moves (a pattern, not a list): train it without a magnet")
+    if cfg.trainer.exploitability_every and not any(name in EXPLOITABILITY_GAMES for name in games):
+        raise SparringError(f"trainer.exploitability_every needs one of {', '.join(EXPLOITABILITY_GAMES)} "
+                            f"in games.names (got {', '.join(games)})")
+
+
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run (or resume) self-play training; return the run directory."""
     run_dir = Path(cfg.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     games = {name: make_game(name) for name in cfg.games.names}
+    check_games(cfg, games)
     torch.manual_seed(cfg.trainer.seed)
     checkpoint = latest_checkpoint(run_dir) if resume else None
     model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None)
@@ -173,15 +198,20 @@ def train(cfg: Config, resume: bool = False) -> Path:
     pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora, lm_options=lm_options(cfg))
     pool.bind(policy)
     curriculum = Curriculum.from_config(cfg.curriculum, game_arms(games.values()))
+    magnet = MovingMagnet(cfg.algo.magnet, model, cfg.algo.magnet_ema_decay, cfg.algo.magnet_lag) \
+        if cfg.algo.magnet in MOVING_MAGNETS else None
+    answers = partial(answer_ids, tokenizer, cfg.games.template) if cfg.algo.magnet != "none" else None
     log = MetricsLog(run_dir)
-    start = 0
+    start, best = 0, math.inf
     if checkpoint:
         state = load_trainer_state(checkpoint)
         learner.load_state_dict(state["learner"])
         baselines = RAEBaselines.from_dict(state["baselines"])
         pool.load_state_dict(state["pool"])
         curriculum.load_state_dict(state["curriculum"])
-        start = state["step"]
+        if magnet:
+            magnet.load_state_dict(state["magnet"])
+        start, best = state["step"], state.get("best_exploitability", math.inf)
         set_rng_states(state["rng"])
         log.truncate_after(start)
     else:
@@ -205,12 +235,17 @@ def train(cfg: Config, resume: bool = False) -> Path:
 
             # 2. Advantages: one trajectory per learning seat, baselines per (game, role).
             #    The curriculum's arm rewards see every sample, zero advantages included.
-            samples, tokens = turn_samples(played)
+            samples, tokens = turn_samples(played, answers)
             with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
 
-            # 3. Learner: PPO epochs over the batch (an empty batch skips the update).
-            learned = learner.step(batch) if batch else {"skipped": 1.0}
+            # 3. Learner: PPO epochs over the batch (an empty batch skips the update), pulled
+            #    toward the magnet if there is one; then the moving magnet follows the policy.
+            if magnet:
+                learner.magnet_weights = magnet.weights
+            learned = learner.step(batch, step) if batch else {"skipped": 1.0}
+            if magnet:
+                magnet.update(model)
             if cfg.pool.rule != "latest" and step % cfg.pool.snapshot_every == 0:
                 pool.add_snapshot(step, model)
 
@@ -224,19 +259,33 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 "rollout_turns_per_s": len(samples) / rollout_time,
                 "wall_time": time.perf_counter() - started,
             }
-            if step % cfg.trainer.log_every == 0:
-                log.log(step, metrics)
             if cfg.trainer.transcripts_every and step % cfg.trainer.transcripts_every == 0:
                 write_transcripts(run_dir / "transcripts" / f"step_{step:06d}.jsonl", played)
             if cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0:
                 evaluate(policy, list(games), opponents=["random"], matches=cfg.trainer.eval_matches,
                          seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
-            if step % cfg.trainer.save_every == 0 or step == cfg.trainer.steps:
+            improved = False
+            if cfg.trainer.exploitability_every and step % cfg.trainer.exploitability_every == 0:
+                measured = exploitability_metrics(policy, list(games))
+                metrics.update(measured)
+                improved = measured["exploitability/mean"] < best
+                best = min(best, measured["exploitability/mean"])
+            if step % cfg.trainer.log_every == 0:
+                log.log(step, metrics)
+
+            def save(root: Path, keep: int) -> None:
                 pool.release()
-                save_checkpoint(run_dir, step, model, tokenizer,
+                remove_opponent_adapter(model, MAGNET_ADAPTER)
+                save_checkpoint(root, step, model, tokenizer,
                                 {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict(),
-                                 "pool": pool.state_dict(), "curriculum": curriculum.state_dict()},
-                                keep=cfg.trainer.keep_checkpoints)
+                                 "pool": pool.state_dict(), "curriculum": curriculum.state_dict(),
+                                 "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best},
+                                keep=keep)
+
+            if step % cfg.trainer.save_every == 0 or step == cfg.trainer.steps:
+                save(run_dir, cfg.trainer.keep_checkpoints)
+            if cfg.trainer.keep_best and improved:
+                save(run_dir / "best", 1)
             bar.update(task, completed=step, stats=progress_stats(metrics))
     log.close()
     if cfg.trainer.final_eval_matches:

@@ -1,0 +1,153 @@
+"""Regularisers: magnet KL over legal answers, entropy bonus, schedules, moving magnets, and a
+tabular check that the magnet makes self-play converge where plain gradient play does not."""
+
+from __future__ import annotations
+
+import math
+
+import pyspiel
+import pytest
+import torch
+from open_spiel.python import policy as policy_lib
+from open_spiel.python.algorithms import exploitability
+
+from sparring.config import ConfigError, load_config
+from sparring.training.learner import Learner, LearnerSample
+from sparring.training.losses import policy_loss
+from sparring.training.policy import build_policy
+from sparring.training.regularisers import MovingMagnet, answer_kl, coefficient
+
+
+def test_kl_to_a_magnet_equal_to_the_policy_is_zero():
+    logps = torch.tensor([-0.3, -2.0, -1.1])
+    assert float(answer_kl(logps, logps)) == pytest.approx(0.0, abs=1e-7)
+    assert float(answer_kl(logps, logps + 5.0)) == pytest.approx(0.0, abs=1e-6)  # unnormalised alike
+
+
+def test_kl_to_the_uniform_magnet_over_two_answers():
+    policy = torch.tensor([0.8, 0.2])
+    expected = 0.8 * math.log(0.8 / 0.5) + 0.2 * math.log(0.2 / 0.5)
+    assert float(answer_kl(policy.log())) == pytest.approx(expected, rel=1e-6)
+    assert float(answer_kl(torch.tensor([-1.0, -1.0]))) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_magnet_kl_gradient_matches_the_hand_computation():
+    z = torch.tensor([0.4, -1.2, 0.3], requires_grad=True)
+    magnet = torch.tensor([-0.5, -0.5, -2.0])
+    kl = answer_kl(z, magnet)
+    kl.backward()
+    pi, m = z.detach().softmax(0), magnet.softmax(0)
+    # d KL / d z_i = pi_i * (log pi_i - log m_i - KL)
+    expected = pi * (pi.log() - m.log() - float(kl.detach()))
+    assert torch.allclose(z.grad, expected, atol=1e-6)
+
+
+def test_entropy_bonus_gradient_is_minus_coef_over_the_aggregation_constant():
+    entropy = torch.tensor([[1.0, 2.0, 0.5], [0.3, 0.0, 0.0]], requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    zeros = torch.zeros(2, 3)
+    loss, _ = policy_loss(zeros, zeros, torch.zeros(2), mask, entropy=entropy, entropy_coef=0.1,
+                          aggregation="constant", constant_length=4)
+    loss.backward()
+    assert float(loss) == pytest.approx(-0.1 * 3.8 / 8)
+    assert torch.allclose(entropy.grad, -0.1 / 8 * mask)
+
+
+@pytest.mark.parametrize("schedule, step, expected", [
+    ("constant", 50, 0.2), ("linear", 1, 0.2), ("linear", 51, 0.1), ("linear", 500, 0.0),
+    ("power", 1, 0.2), ("power", 4, 0.1),
+])
+def test_coefficient_schedules(schedule, step, expected):
+    assert coefficient(0.2, schedule, step, anneal_steps=100, power=0.5) == pytest.approx(expected)
+
+
+def rps_exploitability(x: torch.Tensor, y: torch.Tensor) -> float:
+    """OpenSpiel's exploitability of (x, y) in matrix Rock-Paper-Scissors (turn-based form)."""
+    game = pyspiel.convert_to_turn_based(pyspiel.load_game("matrix_rps"))
+    policy = policy_lib.TabularPolicy(game)
+    root = game.new_initial_state()
+    policy.policy_for_key(root.information_state_string())[:] = x.detach().numpy()
+    policy.policy_for_key(root.child(0).information_state_string())[:] = y.detach().numpy()
+    return exploitability.exploitability(game, policy)
+
+
+def gradient_self_play(magnet_coef: float, steps: int = 300, lr: float = 0.5) -> tuple[float, float]:
+    """Simultaneous policy-gradient play on RPS from a skewed start; (start, final) exploitability."""
+    payoff = torch.tensor(pyspiel.load_matrix_game("matrix_rps").row_utilities(), dtype=torch.float64)
+    zx = torch.tensor([1.0, 0.0, -0.5], dtype=torch.float64, requires_grad=True)
+    zy = torch.tensor([0.0, 0.8, 0.0], dtype=torch.float64, requires_grad=True)
+    start = rps_exploitability(zx.softmax(0), zy.softmax(0))
+    for _ in range(steps):
+        x, y = zx.softmax(0), zy.softmax(0)
+        loss_x = -(x @ payoff @ y.detach()) + magnet_coef * answer_kl(zx)
+        loss_y = x.detach() @ payoff @ y + magnet_coef * answer_kl(zy)
+        (gx,), (gy,) = torch.autograd.grad(loss_x, zx), torch.autograd.grad(loss_y, zy)
+        with torch.no_grad():
+            zx -= lr * gx
+            zy -= lr * gy
+    return start, rps_exploitability(zx.softmax(0), zy.softmax(0))
+
+
+def test_the_uniform_magnet_converges_where_plain_gradient_play_spirals_out():
+    start, plain = gradient_self_play(0.0)
+    _, regularised = gradient_self_play(0.2)
+    assert plain > start  # plain simultaneous gradient play moves away from the equilibrium
+    assert regularised < 0.01  # the magnet's fixed point here is the uniform Nash equilibrium
+
+
+def tiny_learner(tmp_path, *overrides):
+    cfg = load_config(None, ["model.name=tiny", "model.lora_r=4", "trainer.micro_batch=4", "trainer.lr=0.01",
+                             "algo.ppo_epochs=1", f"trainer.run_dir={tmp_path}", *overrides])
+    torch.manual_seed(0)
+    model, tokenizer = build_policy(cfg.model)
+    return model, Learner(model, cfg.algo, cfg.trainer, tokenizer.pad_token_id, 1.0, autocast_bf16=False)
+
+
+def answered(advantage: float = 0.0) -> list[LearnerSample]:
+    """Samples whose turns had two legal answers (token ids of 'pass}' and 'bet}'-like completions)."""
+    return [LearnerSample([1, 2, 3 + k], [40, 41], [-1.0, -1.0], advantage, legal_answers=[[40, 41], [50, 41]])
+            for k in range(4)]
+
+
+def test_the_initial_magnet_is_the_policy_before_any_update(tmp_path):
+    _, learner = tiny_learner(tmp_path, "algo.magnet=initial", "algo.magnet_coef=1.0")
+    stats = learner.step(answered())
+    assert stats["magnet_kl"] == pytest.approx(0.0, abs=1e-6)  # LoRA's B starts at 0: policy == base
+
+
+def test_the_uniform_magnet_pulls_the_answer_distribution_toward_uniform(tmp_path):
+    _, learner = tiny_learner(tmp_path, "algo.magnet=uniform", "algo.magnet_coef=1.0", "algo.loss=reinforce",
+                              "trainer.lr=0.003")
+    kls = [learner.step(answered())["magnet_kl"] for _ in range(6)]  # advantages 0: only the magnet pulls
+    assert kls[0] > 0.1 and kls[-1] < 0.5 * kls[0]
+
+
+def test_moving_magnets_follow_the_policy(tmp_path):
+    model, learner = tiny_learner(tmp_path)
+    ema = MovingMagnet("ema", model, decay=0.5)
+    lagged = MovingMagnet("lagged", model, lag=2)
+    start = {k: v.clone() for k, v in ema.weights.items()}
+    states = []
+    for advantage in (1.0, -1.0, 1.0):
+        learner.step(answered(advantage))
+        ema.update(model)
+        lagged.update(model)
+        states.append({k: v.clone() for k, v in lagged.history[-1].items()})
+    key = next(k for k in start if "lora_B" in k)
+    expected = 0.125 * start[key] + 0.125 * states[0][key] + 0.25 * states[1][key] + 0.5 * states[2][key]
+    assert torch.allclose(ema.weights[key], expected, atol=1e-7)
+    assert torch.equal(lagged.weights[key], states[0][key])  # two steps behind the policy
+    restored = MovingMagnet("lagged", model, lag=2)
+    restored.load_state_dict(lagged.state_dict())
+    assert torch.equal(restored.weights[key], lagged.weights[key])
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["algo.magnet=uniform"], "algo.magnet and algo.magnet_coef go together"),
+    (["algo.magnet_coef=0.1"], "algo.magnet and algo.magnet_coef go together"),
+    (["algo.magnet=ema", "algo.magnet_coef=0.1", "model.lora=false"], "needs model.lora=true"),
+    (["trainer.keep_best=true"], "set trainer.exploitability_every too"),
+])
+def test_inconsistent_regulariser_settings_are_one_line_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
