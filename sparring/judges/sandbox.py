@@ -276,19 +276,36 @@ class Sandbox:
                          verdict[1], exit_code, self.isolation.namespaces)
 
     def _kill(self, proc: subprocess.Popen, status_lines: bytearray) -> None:
-        """SIGKILL the process group; without a PID namespace also the program's own pid (it may
-        have left the group with setsid)."""
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """SIGKILL everything the run started, and return only once it is gone.
+
+        With namespaces the kill goes to boot.py (PID 1 of the namespace): its exit kills every
+        process in the namespace and waits for them, and only then does `unshare` exit, so
+        ``proc.wait()`` returning means nothing is left. Without, the process group and the
+        program's own pid (it may have left the group with setsid) are killed.
+        """
+        targets = _children(proc.pid) if self.isolation.namespaces else []
         if not self.isolation.namespaces:
             for line in status_lines.decode(errors="replace").splitlines():
                 if line.startswith("pid "):
-                    try:
-                        os.kill(int(line[4:]), signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError, ValueError):
-                        pass
+                    targets.append(int(line[4:]))
+        for pid in targets:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not targets or not self.isolation.namespaces:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of a process's children (Linux /proc), [] when unknown."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _exit_report(status: str) -> tuple[int | None, float]:
