@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from sparring.judges.code_judge import CodeJudge, harness, same_value
+from sparring.games.literals import same_value
+from sparring.judges.code_judge import CodeJudge, harness
 from sparring.judges.program_check import check_program
 from sparring.judges.sandbox import Isolation, Limits, Sandbox
 

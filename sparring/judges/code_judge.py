@@ -13,13 +13,12 @@ Anything else is a failed `CallRun` with the reason; nothing the program does ra
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 
+from sparring.games.literals import FUNCTION, literal_args, literal_value
 from sparring.judges.program_check import check_program
 from sparring.judges.sandbox import RunResult, Sandbox
 
-FUNCTION = "f"
 _MARK = "=== sparring results ==="
 
 
@@ -34,40 +33,6 @@ class CallRun:
     @property
     def ok(self) -> bool:
         return self.outputs is not None
-
-
-def literal_args(text: str) -> tuple | None:
-    """The argument values of ``f(text)`` when every argument is a Python literal, else None."""
-    try:
-        call = ast.parse(f"{FUNCTION}({text})", mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
-    if not isinstance(call, ast.Call) or call.keywords or any(isinstance(a, ast.Starred) for a in call.args):
-        return None
-    try:
-        return tuple(ast.literal_eval(arg) for arg in call.args)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
-
-
-def literal_value(text: str) -> tuple[bool, object]:
-    """(True, value) when `text` is one Python literal, else (False, None)."""
-    try:
-        return True, ast.literal_eval(text.strip())
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
-
-
-def same_value(a: str, b: str) -> bool:
-    """Whether two literal texts denote equal values (``"[1,2]"`` and ``"[1, 2]"`` do)."""
-    if a.strip() == b.strip():
-        return True
-    ok_a, va = literal_value(a)
-    ok_b, vb = literal_value(b)
-    try:
-        return ok_a and ok_b and type(va) is type(vb) and bool(va == vb)
-    except Exception:  # a comparison of odd values must not raise into the trainer
-        return False
 
 
 def harness(program: str, calls: list[str]) -> str:
@@ -139,3 +104,13 @@ class CodeJudge:
             else:
                 out.append(runs[0])
         return out
+
+
+def default_code_judge(settings: object) -> CodeJudge:
+    """A code judge over a new sandbox, from any object with workers, cpu_seconds, wall_seconds and
+    memory_mb (a task game's settings)."""
+    from sparring.judges.sandbox import Limits
+
+    limits = Limits(cpu_seconds=settings.cpu_seconds, wall_seconds=settings.wall_seconds,
+                    memory_mb=settings.memory_mb)
+    return CodeJudge(Sandbox(limits, workers=settings.workers))
