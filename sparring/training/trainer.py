@@ -88,19 +88,22 @@ class SelfPlay:
 
 
 def turn_samples(played: list[PlayedMatch]) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
-    """One trajectory per learning seat: the advantage view and the token view of every LM turn."""
+    """One trajectory per learning seat (or per scored part of it, `Match.scored_turns`: a task
+    game's solver attempts): the advantage view and the token view of every LM turn."""
     samples, tokens = [], {}
-    for match_id, pm in enumerate(played):
-        returns = pm.match.returns()
+    ids: dict[tuple[int, int], int] = {}  # (match index, trajectory index) -> match_id of its samples
+    for index, pm in enumerate(played):
         for seat in pm.spec.meta["learning_seats"]:
-            turns = [t for t in pm.match.turns if t.seat == seat and "completion_ids" in t.extra]
             role = pm.match.role(seat)
-            for k, turn in enumerate(turns):
-                last = k == len(turns) - 1
-                samples.append(TurnSample(
-                    game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
-                    num_tokens=len(turn.extra["completion_ids"]), reward=returns[seat] if last else 0.0,
-                    seat_return=returns[seat], group=f"{pm.spec.game.name}/{pm.spec.meta['group']}"))
+            for j, (scored, ret) in enumerate(pm.match.scored_turns(seat)):
+                match_id = ids.setdefault((index, j), len(ids))
+                turns = [t for t in scored if "completion_ids" in t.extra]
+                for k, turn in enumerate(turns):
+                    last = k == len(turns) - 1
+                    samples.append(TurnSample(
+                        game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
+                        num_tokens=len(turn.extra["completion_ids"]), reward=ret if last else 0.0,
+                        seat_return=ret, group=f"{pm.spec.game.name}/{pm.spec.meta['group']}", task=pm.match.task))
                 tokens[(match_id, role, k)] = LearnerSample(
                     turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0)
     return samples, tokens
@@ -122,6 +125,14 @@ def rollout_metrics(played: list[PlayedMatch]) -> dict[str, float]:
     return metrics
 
 
+def game_metrics(games: dict[str, LanguageGame], played: list[PlayedMatch]) -> dict[str, float]:
+    """What each game reports about its own matches of this step (task games: validity, accuracy...)."""
+    metrics: dict[str, float] = {}
+    for game in games.values():
+        metrics.update(game.step_metrics([pm.match for pm in played if pm.spec.game is game]))
+    return metrics
+
+
 def advantage_metrics(samples: list[TurnSample], baselines: RAEBaselines) -> dict[str, float]:
     by_role: dict[str, list[float]] = defaultdict(list)
     for s in samples:
@@ -135,7 +146,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     """Run (or resume) self-play training; return the run directory."""
     run_dir = Path(cfg.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    games = {name: make_game(name) for name in cfg.games.names}
+    games = {name: make_game(name, cfg.tasks) for name in cfg.games.names}
     torch.manual_seed(cfg.trainer.seed)
     checkpoint = latest_checkpoint(run_dir) if resume else None
     model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None)
@@ -155,6 +166,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         baselines = RAEBaselines.from_dict(state["baselines"])
         pool.load_state_dict(state["pool"])
         curriculum.load_state_dict(state["curriculum"])
+        for name, game_state in state.get("games", {}).items():
+            games[name].load_state_dict(game_state)
         start = state["step"]
         set_rng_states(state["rng"])
         log.truncate_after(start)
@@ -180,7 +193,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             # 2. Advantages: one trajectory per learning seat, baselines per (game, role).
             samples, tokens = turn_samples(played)
             options = {"rae": {"baseline": cfg.algo.rae_baseline, "drop_zero": cfg.algo.drop_zero_advantage},
-                       "grpo": {"scale": cfg.algo.grpo_scale}, "mars": {}}[cfg.algo.advantage]
+                       "grpo": {"scale": cfg.algo.grpo_scale}, "mars": {}, "trr": {}}[cfg.algo.advantage]
             with_adv = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
             curriculum.update(arm_rewards(with_adv))
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
@@ -193,7 +206,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             # 4. Log, transcripts, evaluation, checkpoint.
             metrics = {
                 **rollout_metrics(played), **advantage_metrics(with_adv, baselines), **learned,
-                **pool.metrics(), **curriculum.metrics(),
+                **pool.metrics(), **curriculum.metrics(), **game_metrics(games, played),
                 "matches": len(played), "samples": len(batch),
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
                 "rollout_tokens_per_s": (policy.tokens_generated + pool.tokens_generated - tokens_before) / rollout_time,
@@ -211,7 +224,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 pool.release()
                 save_checkpoint(run_dir, step, model, tokenizer,
                                 {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict(),
-                                 "pool": pool.state_dict(), "curriculum": curriculum.state_dict()},
+                                 "pool": pool.state_dict(), "curriculum": curriculum.state_dict(),
+                                 "games": {name: game.state_dict() for name, game in games.items()}},
                                 keep=cfg.trainer.keep_checkpoints)
             bar.update(task, completed=step, stats=progress_stats(metrics))
     log.close()
