@@ -8,7 +8,9 @@ import pytest
 from sparring.games import make_game
 from sparring.games.task_games import (IDENTITY, Task, TaskBuffer, TaskGame, TaskSettings, extract_box,
                                        split_proposal)
+from sparring.evaluation.task_eval import evaluate_tasks, heldout_tasks
 from sparring.judges.code_judge import CodeJudge
+from sparring.players.base import Action, Player
 from sparring.judges.sandbox import Limits, Sandbox
 
 
@@ -161,3 +163,25 @@ def test_settings_come_from_any_object_and_are_checked():
     Options.task_types = ["poetry"]
     with pytest.raises(ValueError, match="poetry"):
         TaskSettings.from_options(Options())
+
+
+class Oracle(Player):
+    """Answers every held-out task right: reads the task off the match it is shown."""
+
+    name = "oracle"
+
+    def act_batch(self, observations):
+        answers = []
+        for obs in observations:
+            match, task = obs.match, obs.match.proposal
+            answer = {"deduction": task.outputs[0], "abduction": task.calls[0], "induction": task.program}[match.task]
+            answers.append(Action(box(answer)))
+        return answers
+
+
+def test_the_held_out_set_scores_a_perfect_solver_perfectly():
+    tasks = heldout_tasks()
+    assert {t for t, _ in tasks} == {"deduction", "abduction", "induction"} and len(tasks) == 24
+    rows = {r["task_type"]: r for r in evaluate_tasks(Oracle(), concurrency=8)}
+    assert set(rows) == {"deduction", "abduction", "induction", "all"}
+    assert rows["all"]["tasks"] == 24 and all(r["accuracy"] == 1.0 for r in rows.values())
