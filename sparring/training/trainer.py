@@ -104,8 +104,8 @@ def turn_samples(played: list[PlayedMatch]) -> tuple[list[TurnSample], dict[tupl
                         game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
                         num_tokens=len(turn.extra["completion_ids"]), reward=ret if last else 0.0,
                         seat_return=ret, group=f"{pm.spec.game.name}/{pm.spec.meta['group']}", task=pm.match.task))
-                tokens[(match_id, role, k)] = LearnerSample(
-                    turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0)
+                    tokens[(match_id, role, k)] = LearnerSample(
+                        turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0)
     return samples, tokens
 
 
