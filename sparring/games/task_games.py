@@ -417,7 +417,9 @@ class TaskGame(LanguageGame):
     def judge(self) -> TaskJudge:
         """The judge; by default a code judge over a sandbox with the settings' limits, built on first use."""
         if self._judge is None:
-            from sparring.judges.code_judge import default_code_judge  # the one upward edge: see DESIGN.md
+            # games -> judges: the one import against DESIGN.md's direction, lazy, so a game can build
+            # its default judge; pass `judge=` to avoid it.
+            from sparring.judges.code_judge import default_code_judge
 
             self._judge = default_code_judge(self.settings)
         return self._judge
