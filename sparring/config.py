@@ -34,6 +34,7 @@ __all__ = [
     "ModelConfig",
     "PoolConfig",
     "RolloutConfig",
+    "TasksConfig",
     "TrainerConfig",
     "config_from_dict",
     "config_reference",
@@ -127,10 +128,11 @@ class RolloutConfig:
 class AlgoConfig:
     """How outcomes become advantages and advantages become a loss."""
 
-    advantage: Literal["rae", "mars", "grpo"] = option(
+    advantage: Literal["rae", "mars", "grpo", "trr"] = option(
         "rae",
         'Advantage estimator: "rae" = return minus an EMA baseline per (game, role) (SPIRAL); '
-        '"mars" = turn-level reward-to-go normalised per agent; "grpo" = group-relative normalisation.',
+        '"mars" = turn-level reward-to-go normalised per agent; "grpo" = group-relative normalisation; '
+        '"trr" = returns normalised per (game, task type, role) (Absolute Zero\'s TRR++).',
     )
     rae_decay: float = option(0.95, "RAE baseline EMA decay: b <- rae_decay * b + (1 - rae_decay) * return.")
     rae_baseline: Literal["pre", "post"] = option(
@@ -225,6 +227,23 @@ class CurriculumConfig:
 
 
 @dataclass
+class TasksConfig:
+    """Task games (propose_solve): what is proposed, how it is solved and judged."""
+
+    task_types: list[str] = option(["deduction", "abduction", "induction"], "Task types a match draws from.")
+    references: int = option(3, "Tasks from the buffer shown to the proposer as examples.")
+    attempts: int = option(4, "Solver attempts per valid task; the proposer's learnability is measured over them.")
+    induction_calls: int = option(4, "Calls an induction proposal must give; half are shown to the solver, all are graded.")
+    format_penalty: float = option(-1.0, "Return of an answer with nothing in the answer format (AZR: -1).")
+    invalid_penalty: float = option(-0.5, "Return of a well-formed proposal the judge refuses (AZR: -0.5).")
+    buffer_size: int = option(1024, "Valid tasks kept in the buffer, newest first (saved in checkpoints).")
+    workers: int = option(2, "Sandboxed programs run at once.")
+    cpu_seconds: int = option(2, "CPU-time limit of one sandboxed program.")
+    wall_seconds: float = option(5.0, "Wall-clock limit of one sandboxed program.")
+    memory_mb: int = option(256, "Address-space limit of one sandboxed program, in MB.")
+
+
+@dataclass
 class Config:
     """A whole sparring run."""
 
@@ -235,6 +254,7 @@ class Config:
     trainer: TrainerConfig = option(TrainerConfig(), TrainerConfig.__doc__)
     pool: PoolConfig = option(PoolConfig(), PoolConfig.__doc__)
     curriculum: CurriculumConfig = option(CurriculumConfig(), CurriculumConfig.__doc__)
+    tasks: TasksConfig = option(TasksConfig(), TasksConfig.__doc__)
 
     def __post_init__(self) -> None:
         """Checks that span sections: settings that each look fine but together train on nothing."""

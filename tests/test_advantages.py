@@ -178,7 +178,7 @@ def test_grpo_requires_group():
 
 
 def test_estimate_advantages_dispatches_by_name():
-    assert set(ESTIMATORS) == {"rae", "mars", "grpo"}
+    assert set(ESTIMATORS) == {"rae", "mars", "grpo", "trr"}
     state = RAEBaselines()
     out = estimate_advantages("rae", seat(0, "player_0", 1.0) + seat(1, "player_0", 1.0), state)
     assert [s.advantage for s in out] == pytest.approx([1.0, 0.95])
@@ -188,3 +188,31 @@ def test_estimate_advantages_dispatches_by_name():
     assert [s.advantage for s in out] == [1.0, -1.0]
     with pytest.raises(ValueError):
         estimate_advantages("a2c", [], None)
+
+
+# --- TRR++ -------------------------------------------------------------------
+
+
+def task_seat(match_id, role, ret, task, n_turns=1):
+    return [TurnSample("propose_solve", role, match_id, i, 10, 0.0, ret, task=task) for i in range(n_turns)]
+
+
+def test_trr_normalises_each_game_task_role_batch_on_its_own():
+    samples = (task_seat(0, "solver", 1.0, "deduction") + task_seat(1, "solver", 0.0, "deduction")
+               + task_seat(2, "solver", 1.0, "induction") + task_seat(3, "solver", 1.0, "induction")
+               + task_seat(4, "solver", 0.0, "induction") + task_seat(5, "solver", 0.0, "induction")
+               + task_seat(6, "proposer", 0.5, "deduction", n_turns=2) + task_seat(7, "proposer", -0.5, "deduction"))
+    out = {(s.match_id, s.turn_index): s.advantage for s in estimate_advantages("trr", samples)}
+    # deduction solvers: mean 0.5, std 0.5; induction solvers: mean 0.5, std 0.5 (four seats)
+    assert out[(0, 0)] == pytest.approx(1.0, abs=1e-5) and out[(1, 0)] == pytest.approx(-1.0, abs=1e-5)
+    assert [out[(k, 0)] for k in (2, 3, 4, 5)] == pytest.approx([1, 1, -1, -1], abs=1e-5)
+    # proposers of deduction tasks: one R per seat (0.5 and -0.5), both turns of seat 6 get its A
+    assert out[(6, 0)] == out[(6, 1)] == pytest.approx(1.0, abs=1e-5) and out[(7, 0)] == pytest.approx(-1.0, abs=1e-5)
+
+
+def test_trr_centres_a_batch_without_spread_and_groups_taskless_samples_by_role():
+    same = task_seat(0, "solver", 1.0, "abduction") + task_seat(1, "solver", 1.0, "abduction")
+    assert [s.advantage for s in estimate_advantages("trr", same)] == [0.0, 0.0]
+    plain = seat(0, "player_0", 1.0) + seat(1, "player_0", -1.0) + seat(2, "player_1", 3.0)
+    out = [s.advantage for s in estimate_advantages("trr", plain)]
+    assert out[:2] == pytest.approx([1.0, -1.0], abs=1e-5) and out[2] == 0.0

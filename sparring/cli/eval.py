@@ -97,6 +97,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     target = resolve_target(args.target)
     config = target.config
     games = args.games or (list(config.games.names) if config is not None else ["kuhn_poker"])
+    games = _evaluate_task_games(args, target, config, games)
+    if not games:
+        return
     rows = evaluate(
         target.spec, games, opponents=args.opponents, matches=args.matches, seed=args.seed,
         initial=args.initial, run_dir=target.run_dir if not args.no_save else None, step=target.step,
@@ -111,6 +114,27 @@ def cmd_eval(args: argparse.Namespace) -> None:
         console.print(f"appended {len(rows)} rows to {target.run_dir / 'eval.jsonl'}")
     if args.out:
         console.print(f"transcripts: {args.out}")
+
+
+def _evaluate_task_games(args: argparse.Namespace, target: Target, config: Any, games: list[str]) -> list[str]:
+    """Task games are scored on their held-out task set (solver accuracy per task type); the
+    other games are left for `evaluate`."""
+    from sparring.evaluation.task_eval import evaluate_tasks, print_task_eval
+    from sparring.games import first_class_games
+    from sparring.games.task_games import TaskGame
+    from sparring.progress import console
+
+    task_games = [g for g in games if isinstance(first_class_games().get(g), TaskGame)]
+    for game in task_games:
+        rows = evaluate_tasks(target.spec, game, seed=args.seed, rules=_rules(config, args.answer_format),
+                              concurrency=args.concurrency, lm_options=_lm_options(args, config),
+                              options=config.tasks if config is not None else None)
+        print_task_eval(rows, console)
+        if target.run_dir is not None and not args.no_save:
+            from sparring.evaluation.evaluate import append_rows
+
+            append_rows(target.run_dir / "eval.jsonl", [{"step": target.step, **row} for row in rows])
+    return [g for g in games if g not in task_games]
 
 
 def cmd_league(args: argparse.Namespace) -> None:

@@ -15,18 +15,21 @@ __all__ = ["EVALUATION_RULES", "TRAINING_RULES", "LanguageGame", "Match", "Match
 def first_class_games() -> dict[str, LanguageGame]:
     """The games with hand-written prompt formats, by name."""
     from sparring.games.openspiel_games import FIRST_CLASS_VIEWS, load_openspiel_game
+    from sparring.games.task_games import TaskGame
     from sparring.games.textarena_games import TEXTARENA_GAMES
 
     games = {name: load_openspiel_game(name) for name in FIRST_CLASS_VIEWS}
     games.update(TEXTARENA_GAMES)
+    games[TaskGame.name] = TaskGame()
     return games
 
 
-def make_game(name: str) -> LanguageGame:
-    """A game by name: a first-class game, or `openspiel:NAME` for any two-player OpenSpiel game."""
+def make_game(name: str, options: object = None) -> LanguageGame:
+    """A game by name: a first-class game, or `openspiel:NAME` for any two-player OpenSpiel game.
+    Stateful games (task games) come fresh on each call, configured from `options`."""
     games = first_class_games()
     if name in games:
-        return games[name]
+        return games[name].for_run(options)
     if name.startswith("openspiel:"):
         from sparring.games.openspiel_games import load_openspiel_game
 

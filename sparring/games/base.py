@@ -79,6 +79,23 @@ class LanguageGame(ABC):
     def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> Match:
         """A fresh match whose chance events are drawn from `seed` alone."""
 
+    # --- hooks for games that keep state across matches (task games); defaults: stateless ----
+    def for_run(self, options: Any = None) -> LanguageGame:
+        """The game object one run uses: this one when stateless; a stateful game returns a fresh
+        copy configured from `options` (any object with the fields it reads)."""
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must keep of this game's state across matches."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+
+    def step_metrics(self, matches: list[Match]) -> dict[str, float]:
+        """Game-specific numbers for one training step's finished matches (logged as they are)."""
+        return {}
+
     def replay(self, seed: int, texts: list[str], rules: MatchRules = TRAINING_RULES) -> Match:
         """The match that results from submitting these answer texts in order."""
         match = self.new_match(seed, rules)
@@ -89,6 +106,8 @@ class LanguageGame(ABC):
 
 class Match(ABC):
     """One match in progress. Subclasses wrap an engine; this class referees the text."""
+
+    task: str | None = None  # a label advantages may be grouped by (task games: the task type)
 
     def __init__(self, game: LanguageGame, seed: int, rules: MatchRules):
         self.game = game
@@ -187,6 +206,11 @@ class Match(ABC):
                     for s in range(self.game.num_seats)
                 ]
         return turn
+
+    def scored_turns(self, seat: int) -> list[tuple[list[Turn], float]]:
+        """This seat's turns as independently scored trajectories, each with its return. By default
+        one: all its turns, scored by the match's return; a game with per-turn rewards overrides it."""
+        return [([t for t in self.turns if t.seat == seat], self.returns()[seat])]
 
     def invalid_seats(self) -> set[int]:
         return {turn.seat for turn in self.turns if not turn.valid}

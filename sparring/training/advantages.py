@@ -13,6 +13,9 @@ ordered by seat trajectory (first appearance in the input), turns by ``turn_inde
   group (Dr. GRPO with ``scale=False``: no division). A group is (game, group key, role): seats
   of different roles are never compared, so in zero-sum self-play the better player_0 of a
   group gets a positive advantage even though player_0's and player_1's returns cancel.
+* ``trr``  -- Absolute Zero's task-relative REINFORCE++: ``A = (R - mean) / (std + eps)`` over
+  the seat returns of the batch with the same (game, task, role); samples without a task are
+  grouped by (game, role).
 
 Standard deviations are population ones (``ddof=0``), so a group of one has std 0.
 """
@@ -46,6 +49,7 @@ class TurnSample:
     seat_return: float
     group: str | None = None
     advantage: float = 0.0
+    task: str | None = None  # e.g. the task type of a task game; ``trr`` normalises per (game, task, role)
 
 
 @dataclass
@@ -180,12 +184,33 @@ def grpo_advantages(
     return [dataclasses.replace(t, advantage=seat_adv[k]) for k, ts in seats.items() for t in ts]
 
 
+def trr_advantages(
+    samples: Sequence[TurnSample], state: None = None, *, eps: float = 1e-6
+) -> list[TurnSample]:
+    """Task-relative normalisation (AZR's TRR++): one R per seat, normalised within its
+    (game, task, role) batch, ``A = (R - mean) / (std + eps)``, or ``A = R - mean`` when that std
+    is 0; every turn of a seat gets its seat's A. ``state`` is unused.
+    """
+    seats = _seats(samples)
+    batches: dict[tuple[str, str | None, str], list[SeatKey]] = {}
+    for key, turns in seats.items():
+        batches.setdefault((turns[0].game, turns[0].task, turns[0].role), []).append(key)
+    seat_adv: dict[SeatKey, float] = {}
+    for keys in batches.values():
+        mean, std = _mean_std([seats[k][0].seat_return for k in keys])
+        for k in keys:
+            centred = seats[k][0].seat_return - mean
+            seat_adv[k] = centred / (std + eps) if std > 0 else centred
+    return [dataclasses.replace(t, advantage=seat_adv[k]) for k, ts in seats.items() for t in ts]
+
+
 Estimator = Callable[..., list[TurnSample]]
 
 ESTIMATORS: dict[str, Estimator] = {
     "rae": rae_advantages,
     "mars": mars_advantages,
     "grpo": grpo_advantages,
+    "trr": trr_advantages,
 }
 
 

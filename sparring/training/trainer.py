@@ -112,26 +112,30 @@ class SelfPlay:
 
 def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[int]] | None = None,
                  ) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
-    """One trajectory per learning seat: the advantage view and the token view of every LM turn.
+    """One trajectory per learning seat (or per scored part of it, `Match.scored_turns`: a task
+    game's solver attempts): the advantage view and the token view of every LM turn.
 
     With ``answers(answer_format, move) -> token ids`` each learner sample also carries the tokens
     of every legal move's answer at its turn (what the magnet KL compares).
     """
     samples, tokens = [], {}
-    for match_id, pm in enumerate(played):
-        returns = pm.match.returns()
+    ids: dict[tuple[int, int], int] = {}  # (match index, trajectory index) -> match_id of its samples
+    for index, pm in enumerate(played):
         for seat in pm.spec.meta["learning_seats"]:
-            turns = [t for t in pm.match.turns if t.seat == seat and "completion_ids" in t.extra]
             role = pm.match.role(seat)
-            for k, turn in enumerate(turns):
-                last = k == len(turns) - 1
-                samples.append(TurnSample(
-                    game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
-                    num_tokens=len(turn.extra["completion_ids"]), reward=returns[seat] if last else 0.0,
-                    seat_return=returns[seat], group=str(pm.spec.meta["group"])))
-                legal = [answers(pm.match.rules.answer_format, m) for m in turn.extra["legal_moves"]] if answers else []
-                tokens[(match_id, role, k)] = LearnerSample(
-                    turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0, legal)
+            for j, (scored, ret) in enumerate(pm.match.scored_turns(seat)):
+                match_id = ids.setdefault((index, j), len(ids))
+                turns = [t for t in scored if "completion_ids" in t.extra]
+                for k, turn in enumerate(turns):
+                    last = k == len(turns) - 1
+                    samples.append(TurnSample(
+                        game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
+                        num_tokens=len(turn.extra["completion_ids"]), reward=ret if last else 0.0,
+                        seat_return=ret, group=str(pm.spec.meta["group"]), task=pm.match.task))
+                    legal = ([answers(pm.match.rules.answer_format, m) for m in turn.extra["legal_moves"]]
+                             if answers else [])
+                    tokens[(match_id, role, k)] = LearnerSample(
+                        turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0, legal)
     return samples, tokens
 
 
@@ -139,7 +143,7 @@ def score_samples(cfg: Config, samples: list[TurnSample], baselines: RAEBaseline
                   curriculum: Curriculum) -> list[TurnSample]:
     """Advantages for the turn samples; the curriculum learns from all of them, then zeros are dropped if asked."""
     options = {"rae": {"baseline": cfg.algo.rae_baseline}, "grpo": {"scale": cfg.algo.grpo_scale},
-               "mars": {}}[cfg.algo.advantage]
+               "mars": {}, "trr": {}}[cfg.algo.advantage]
     scored = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
     curriculum.update(arm_rewards(scored))
     return [s for s in scored if s.advantage != 0.0] if cfg.algo.drop_zero_advantage else scored
@@ -158,6 +162,14 @@ def rollout_metrics(played: list[PlayedMatch]) -> dict[str, float]:
         for name in OUTCOMES:
             metrics[f"{name}_rate/{key}"] = tally.counts[name] / tally.matches
         metrics[f"mean_return/{key}"] = sum(tally.returns) / tally.matches
+    return metrics
+
+
+def game_metrics(games: dict[str, LanguageGame], played: list[PlayedMatch]) -> dict[str, float]:
+    """What each game reports about its own matches of this step (task games: validity, accuracy...)."""
+    metrics: dict[str, float] = {}
+    for game in games.values():
+        metrics.update(game.step_metrics([pm.match for pm in played if pm.spec.game is game]))
     return metrics
 
 
@@ -185,7 +197,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     """Run (or resume) self-play training; return the run directory."""
     run_dir = Path(cfg.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    games = {name: make_game(name) for name in cfg.games.names}
+    games = {name: make_game(name, cfg.tasks) for name in cfg.games.names}
     check_games(cfg, games)
     torch.manual_seed(cfg.trainer.seed)
     checkpoint = latest_checkpoint(run_dir) if resume else None
@@ -209,6 +221,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         baselines = RAEBaselines.from_dict(state["baselines"])
         pool.load_state_dict(state["pool"])
         curriculum.load_state_dict(state["curriculum"])
+        for name, game_state in state.get("games", {}).items():
+            games[name].load_state_dict(game_state)
         if magnet:
             magnet.load_state_dict(state["magnet"])
         start, best = state["step"], state.get("best_exploitability", math.inf)
@@ -252,7 +266,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             # 4. Log, transcripts, evaluation, checkpoint.
             metrics = {
                 **rollout_metrics(played), **advantage_metrics(with_adv, baselines), **learned,
-                **pool.metrics(), **curriculum.metrics(),
+                **pool.metrics(), **curriculum.metrics(), **game_metrics(games, played),
                 "matches": len(played), "samples": len(batch),
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
                 "rollout_tokens_per_s": (policy.tokens_generated + pool.tokens_generated - tokens_before) / rollout_time,
@@ -279,6 +293,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 save_checkpoint(root, step, model, tokenizer,
                                 {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict(),
                                  "pool": pool.state_dict(), "curriculum": curriculum.state_dict(),
+                                 "games": {name: game.state_dict() for name, game in games.items()},
                                  "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best},
                                 keep=keep)
 
