@@ -254,6 +254,7 @@ def transfer(
     greedy: bool = True,
     temperature: float = 1.0,
     task_tokens: int = 32,
+    game_tokens: int | None = None,
     template: str | None = None,
     rules: MatchRules | None = None,
     concurrency: int = 32,
@@ -271,6 +272,7 @@ def transfer(
     tasks: reasoning-gym task names (default DEFAULT_TASKS); items: items per task.
     games: held-out games (default from the config; none without one); opponents, matches: per game.
     greedy / temperature: the generation mode of every unit (sampled mode draws from a fixed seed).
+    task_tokens, game_tokens: max new tokens per task answer and per game move (default: the run's).
     run_dir, step: append the rows, tagged with the step, to RUN_DIR/eval.jsonl.
     """
     if games is None:
@@ -283,7 +285,8 @@ def transfer(
         tasks=tuple(DEFAULT_TASKS if tasks is None else tasks), items=items, games=tuple(games),
         opponents=tuple(opponents), matches=matches, seed=seed, greedy=greedy, temperature=temperature,
         template=template or (config.games.template if config is not None else "short"),
-        game_tokens=config.rollout.max_new_tokens if config is not None else 32, task_tokens=task_tokens,
+        game_tokens=game_tokens or (config.rollout.max_new_tokens if config is not None else 32),
+        task_tokens=task_tokens,
         rules=rules, concurrency=concurrency)
     if reference == "initial":
         reference = f"lm:{config.model.name}" if config is not None else None
