@@ -269,7 +269,7 @@ def transfer(
         "initial" is ``lm:{model.name}``. Without a config: template short, 32 move tokens, and
         "initial" means no reference.
     reference: "initial", a model spec, or None (no deltas).
-    tasks: reasoning-gym task names (default DEFAULT_TASKS); items: items per task.
+    tasks: reasoning-gym task names (default: DEFAULT_TASKS the run did not train on); items: items per task.
     games: held-out games (default from the config; none without one); opponents, matches: per game.
     greedy / temperature: the generation mode of every unit (sampled mode draws from a fixed seed).
     task_tokens, game_tokens: max new tokens per task answer and per game move (default: the run's).
@@ -277,12 +277,15 @@ def transfer(
     """
     if games is None:
         games = held_out_games(config.games.names) if config is not None else []
+    if tasks is None:
+        trained = set(config.games.names) if config is not None else set()
+        tasks = [t for t in DEFAULT_TASKS if f"reasoning:{t}" not in trained]
     if rules is None:
         rules = EVALUATION_RULES
         if config is not None:
             rules = replace(rules, answer_format=config.games.answer_format, max_turns=config.games.max_turns)
     settings = TransferSettings(
-        tasks=tuple(DEFAULT_TASKS if tasks is None else tasks), items=items, games=tuple(games),
+        tasks=tuple(tasks), items=items, games=tuple(games),
         opponents=tuple(opponents), matches=matches, seed=seed, greedy=greedy, temperature=temperature,
         template=template or (config.games.template if config is not None else "short"),
         game_tokens=game_tokens or (config.rollout.max_new_tokens if config is not None else 32),
