@@ -194,3 +194,29 @@ def test_phases_must_name_the_runs_games():
         load_config(CONFIG, ["curriculum.phases=[[tic_tac_toe], [kuhn_poker]]"])
     with pytest.raises(ConfigError, match="phase_steps"):
         load_config(CONFIG, ["curriculum.phases=[[tic_tac_toe]]", "curriculum.phase_steps=0"])
+
+
+def test_compare_refuses_configs_with_different_budgets(tmp_path):
+    from sparring.training.compare import load_configs
+
+    other = tmp_path / "other.yaml"
+    other.write_text(CONFIG.read_text().replace("steps: 3", "steps: 4"))
+    with pytest.raises(SparringError, match=r"differ in trainer.steps \(4 vs 3\)"):
+        load_configs([CONFIG, other], [], tmp_path)
+    configs = load_configs([CONFIG, other], ["trainer.steps=2"], tmp_path)
+    assert [c.trainer.run_dir for c in configs.values()] == [str(tmp_path / "tiny_test"), str(tmp_path / "other")]
+
+
+def test_compare_rows_pair_each_config_with_the_first_on_the_same_items():
+    from sparring.training.compare import compare_rows
+
+    suite = dict(tasks=["chain_sum"], items=3, games=["kuhn_poker"], matches=2, task_tokens=4, reference="lm:tiny")
+    reports = {"a": transfer("tiny", **suite), "b": transfer("tiny:1", **suite)}
+    rows = compare_rows(reports)
+    assert [(r["config"], r["unit"], r["seat"]) for r in rows][:2] == [("a", "chain_sum", "solver"),
+                                                                        ("b", "chain_sum", "solver")]
+    for row in rows:
+        assert ("vs_first_delta" in row) == (row["config"] == "b")
+        if row["config"] == "b":
+            assert row["vs_first_delta"] == pytest.approx(row["mean"] - next(
+                r["mean"] for r in rows if r["config"] == "a" and (r["unit"], r["seat"]) == (row["unit"], row["seat"])))
