@@ -220,3 +220,13 @@ def test_compare_rows_pair_each_config_with_the_first_on_the_same_items():
         if row["config"] == "b":
             assert row["vs_first_delta"] == pytest.approx(row["mean"] - next(
                 r["mean"] for r in rows if r["config"] == "a" and (r["unit"], r["seat"]) == (row["unit"], row["seat"])))
+
+
+def test_plot_run_draws_the_transfer_suite_across_checkpoints(tmp_path):
+    from sparring.evaluation.plots import plot_run
+
+    for step in (2, 4):
+        transfer("tiny", tasks=["chain_sum"], items=2, games=["kuhn_poker"], matches=2, task_tokens=4,
+                 reference="lm:tiny", run_dir=tmp_path, step=step)
+    written = plot_run(tmp_path)
+    assert tmp_path / "plots" / "transfer.png" in written and (tmp_path / "plots" / "transfer.png").stat().st_size > 0

@@ -29,6 +29,8 @@ def cmd_games(args: argparse.Namespace) -> None:
     generic = generic_openspiel_names()
     console.print(f"Also any of {len(generic)} two-player turn-based OpenSpiel games with a generic prompt, "
                   f"as openspiel:NAME (e.g. {', '.join(generic[:4])}).")
+    console.print("And any reasoning-gym task as a one-seat game, reasoning:TASK (e.g. reasoning:chain_sum); "
+                  "see sparring eval --suite transfer.")
 
 
 def lm_options(args: argparse.Namespace) -> dict:
