@@ -125,4 +125,4 @@ def print_compare(rows: list[dict[str, Any]], console=None) -> None:
                       if row["delta"] is not None else "-",
                       f"{row['p_value']:.2f}" if row["p_value"] is not None else "-", *versus,
                       end_section=k + 1 < len(shown) and shown[k + 1]["unit"] != row["unit"])
-    console.print(table)
+    console.print(table, width=max(console.width, 150))  # logs and pipes get the whole table, not ellipses
