@@ -193,6 +193,10 @@ class TrainerConfig:
     keep_best: bool = option(
         False, "With exploitability_every: also keep RUN_DIR/best, the checkpoint with the lowest mean exploitability.")
     final_eval_matches: int = option(0, "After training, matches against random and against the untrained model (printed, saved to eval.jsonl); 0 = skip.")
+    transfer_every: int = option(
+        0, "Run the transfer suite (held-out games vs random, reasoning tasks; deltas vs the initial model) every N "
+           "learner steps, appended to eval.jsonl; 0 = off.")
+    transfer_items: int = option(16, "Items per reasoning task and matches per held-out game in the in-training transfer suite.")
     transcripts_every: int = option(5, "Write sampled match transcripts every N learner steps.")
     log_every: int = option(1, "Log metrics every N learner steps.")
 
@@ -224,6 +228,11 @@ class CurriculumConfig:
     )
     alpha: float = option(0.5, "SEC TD(0) step size for arm values.")
     tau: float = option(1.0, "SEC Boltzmann temperature.")
+    phases: list[list[str]] = option(
+        [], "Alternating phases (Vision-Zero's Iterative-SPO): each phase a list of games from games.names, e.g. "
+            "[[kuhn_poker], [reasoning:chain_sum]]; phase k plays only its games for phase_steps steps, cycling. "
+            "[] = every game at every step.")
+    phase_steps: int = option(5, "Learner steps per phase when phases are set.")
 
 
 @dataclass
@@ -268,6 +277,13 @@ class Config:
             raise ConfigError(f"algo.magnet={algo.magnet} is an adapter state of the policy's model: it needs model.lora=true")
         if self.trainer.keep_best and not self.trainer.exploitability_every:
             raise ConfigError("trainer.keep_best ranks checkpoints by exploitability: set trainer.exploitability_every too")
+        for k, phase in enumerate(self.curriculum.phases):
+            stray = [name for name in phase if name not in self.games.names]
+            if not phase or stray:
+                raise ConfigError(f"curriculum.phases[{k}] must list games from games.names {self.games.names}, "
+                                  f"got {phase}")
+        if self.curriculum.phases and self.curriculum.phase_steps < 1:
+            raise ConfigError(f"curriculum.phase_steps must be at least 1, got {self.curriculum.phase_steps}")
         if self.algo.advantage == "grpo" and self.rollout.group_size < 2:
             raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches: "
                               f"set rollout.group_size to 2 or more (got {self.rollout.group_size})")

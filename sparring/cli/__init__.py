@@ -29,6 +29,8 @@ def cmd_games(args: argparse.Namespace) -> None:
     generic = generic_openspiel_names()
     console.print(f"Also any of {len(generic)} two-player turn-based OpenSpiel games with a generic prompt, "
                   f"as openspiel:NAME (e.g. {', '.join(generic[:4])}).")
+    console.print("And any reasoning-gym task as a one-seat game, reasoning:TASK (e.g. reasoning:chain_sum); "
+                  "see sparring eval --suite transfer.")
 
 
 def lm_options(args: argparse.Namespace) -> dict:
@@ -115,6 +117,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     console.print(f"run directory: {run_dir}")
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    from sparring.training.compare import compare, print_compare
+
+    if args.tasks:
+        from sparring.games.reasoning import check_tasks
+
+        check_tasks(args.tasks)
+    suite = {"tasks": args.tasks, "items": args.items, "games": args.games, "matches": args.matches,
+             "task_tokens": args.task_tokens, "greedy": not args.sampled, "temperature": args.temperature}
+    rows = compare(args.configs, args.set, out=args.out, suite=suite)
+    print_compare(rows, console)
+    console.print(f"wrote {Path(args.out) / 'compare.json'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparring", description="Train language models by self-play on games.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config field, e.g. --set trainer.lr=1e-5 (repeatable)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     train.set_defaults(run=cmd_train)
+
+    comp = sub.add_parser("compare", help="train configs on one budget, then the transfer suite on each",
+                          description="Trains every config with the same --set overrides into OUT/CONFIG_STEM "
+                                      "(budgets, seeds and initial model must agree), then runs the transfer suite "
+                                      "on each result and prints paired deltas vs the initial model and vs the "
+                                      "first config.")
+    comp.add_argument("configs", nargs="+", metavar="CONFIG")
+    comp.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                      help="override a field of every config (repeatable)")
+    comp.add_argument("--out", default="runs/compare", help="folder for the runs and compare.json")
+    comp.add_argument("--tasks", nargs="+", metavar="TASK", help="reasoning-gym tasks (default: the suite's)")
+    comp.add_argument("--items", type=int, default=32, help="items per task")
+    comp.add_argument("--games", nargs="+", help="held-out games (default: first-class games no config trains on)")
+    comp.add_argument("--matches", type=int, default=32, help="matches per held-out game vs random")
+    comp.add_argument("--task-tokens", type=int, default=32, help="max new tokens per task answer")
+    comp.add_argument("--sampled", action="store_true", help="sample at --temperature (default: greedy)")
+    comp.add_argument("--temperature", type=float, default=1.0)
+    comp.set_defaults(run=cmd_compare)
 
     from sparring.cli.eval import add_eval_commands
 

@@ -91,10 +91,33 @@ def _lm_options(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     return options
 
 
+def cmd_transfer(args: argparse.Namespace, target: Target) -> None:
+    """`sparring eval TARGET --suite transfer`: held-out games and reasoning tasks, deltas vs a reference."""
+    from sparring.evaluation.transfer import print_transfer, transfer
+    from sparring.games.reasoning import check_tasks
+    from sparring.progress import console
+
+    if args.tasks:
+        check_tasks(args.tasks)
+    config = target.config
+    report = transfer(
+        target.spec, config, reference=None if args.reference == "none" else args.reference, tasks=args.tasks, items=args.items, games=args.games,
+        opponents=args.opponents or ["random"], matches=args.matches, seed=args.seed, greedy=not args.sampled,
+        temperature=args.temperature if args.temperature is not None else 1.0, task_tokens=args.task_tokens,
+        game_tokens=args.max_new_tokens, template=args.template, rules=_rules(config, args.answer_format) if config or args.answer_format else None,
+        concurrency=args.concurrency, run_dir=target.run_dir if not args.no_save else None, step=target.step,
+        progress=True)
+    print_transfer(report.rows, console)
+    if target.run_dir is not None and not args.no_save:
+        console.print(f"appended {len(report.rows)} rows to {target.run_dir / 'eval.jsonl'}")
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     from sparring.evaluation.evaluate import evaluate, print_eval
 
     target = resolve_target(args.target)
+    if args.suite == "transfer":
+        return cmd_transfer(args, target)
     config = target.config
     games = args.games or (list(config.games.names) if config is not None else ["kuhn_poker"])
     games = _evaluate_task_games(args, target, config, games)
@@ -185,8 +208,9 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser(
         "eval", help="evaluate a run's latest checkpoint (or any model) against fixed players",
         description="Win/draw/loss/invalid rates with 95% Wilson intervals from every seat, and exact "
-                    "exploitability on kuhn_poker and leduc_poker. Given a run directory, rows are "
-                    "appended to RUN_DIR/eval.jsonl.")
+                    "exploitability on kuhn_poker and leduc_poker; with --suite transfer, held-out games and "
+                    "reasoning tasks with paired deltas against the initial model. Given a run directory, rows "
+                    "are appended to RUN_DIR/eval.jsonl.")
     ev.add_argument("target", metavar="RUN_OR_CHECKPOINT",
                     help="a run dir (its latest checkpoint), a checkpoint or model dir, default, tiny, or lm:SPEC")
     ev.add_argument("--games", nargs="+", help="games (default: the run's games, else kuhn_poker)")
@@ -200,6 +224,19 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--no-exploitability", action="store_true", help="skip exploitability")
     ev.add_argument("--no-save", action="store_true", help="do not append to RUN_DIR/eval.jsonl")
     ev.add_argument("--out", help="write the evaluation matches as JSONL transcripts into this folder")
+    ev.add_argument("--suite", default="games", choices=["games", "transfer"],
+                    help="games: rates on the run's games (default); transfer: held-out games (--games overrides "
+                         "them) and reasoning tasks, each with a paired delta vs --reference")
+    ev.add_argument("--tasks", nargs="+", metavar="TASK",
+                    help="transfer: reasoning-gym tasks (default: chain_sum basic_arithmetic leg_counting "
+                         "letter_counting spell_backward word_sorting propositional_logic countdown)")
+    ev.add_argument("--items", type=int, default=32, help="transfer: items per task")
+    ev.add_argument("--task-tokens", type=int, default=32, help="transfer: max new tokens per task answer")
+    ev.add_argument("--sampled", action="store_true",
+                    help="transfer: sample at --temperature from a fixed seed (default: greedy)")
+    ev.add_argument("--reference", default="initial",
+                    help="transfer: the model deltas are taken against: a model spec, initial (the run's initial model, "
+                         "the default) or none")
     _add_lm_flags(ev)
     ev.set_defaults(run=cmd_eval)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from sparring.evaluation.arena import ArenaResult, run_arena
 from sparring.errors import SparringError
 from sparring.games.base import EVALUATION_RULES, LanguageGame, MatchRules
 from sparring.players.base import Player
+from sparring.players.rollout import PlayedMatch
 from sparring.seeding import stream_seed
 
 __all__ = ["append_rows", "default_opponents", "evaluate", "plays", "print_eval", "read_eval"]
@@ -96,6 +97,7 @@ def evaluate(
     lm_options: dict[str, Any] | None = None,
     transcripts_dir: str | Path | None = None,
     progress: bool = False,
+    on_match: Callable[[str, str, PlayedMatch], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate `player` on `games`; return the rows (and append them to RUN_DIR/eval.jsonl).
 
@@ -120,6 +122,8 @@ def evaluate(
     lm_options: options for players built from lm: specs (template, max_new_tokens, temperature).
     transcripts_dir: write every match to DIR/{game}__{opponent}.jsonl.
     progress: show a progress bar.
+    on_match: called as on_match(game, opponent, played_match) after every match (the evaluated
+        player sits at the seat where ``played_match.spec.meta["labels"]`` holds 0).
     """
     from sparring.games import make_game
     from sparring.players import make_player
@@ -148,10 +152,19 @@ def evaluate(
         wanted: list[str | Player] = list(opponents) if opponents is not None else list(default_opponents(game))
         if initial is not None:
             wanted.append(initial)
+        if game.num_seats < 2:
+            raise SparringError(f"{game.name} has one seat and no opponent: evaluate it with the transfer suite "
+                                "(sparring eval --suite transfer --tasks ...)")
         plan.append((game, [o for o in wanted if not isinstance(o, str) or plays(o, game)]))
 
     rows: list[dict[str, Any]] = []
     bar = _progress(progress)
+
+    def _after_match(game_name: str, opponent_name: str, played: PlayedMatch) -> None:
+        bar.advance(task)
+        if on_match is not None:
+            on_match(game_name, opponent_name, played)
+
     with bar:
         task = bar.add_task(f"evaluating {evaluated.name}", total=sum(len(o) for _, o in plan) * matches, stats="")
         for game, wanted in plan:
@@ -164,7 +177,7 @@ def evaluate(
                     out = Path(transcripts_dir) / f"{game.name}__{_slug(opponent.name)}.jsonl"
                 result = run_arena(game, (evaluated, opponent), matches, seed=seed, rules=rules,
                                    concurrency=concurrency, transcripts=out,
-                                   on_match=lambda _played: bar.advance(task))
+                                   on_match=lambda played: _after_match(game.name, opponent.name, played))
                 rows.extend(_match_rows(result, game, opponent.name))
             if exploitability and game.name in _exploitability_games():
                 bar.update(task, stats=f"{game.name}: exploitability")

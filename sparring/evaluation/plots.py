@@ -11,6 +11,9 @@ Each figure is drawn only when its keys are in the logs:
   seats, with the 95% Wilson interval as a band; one panel per game;
 - ``exploitability.png``: exploitability vs step per game, with the uniform-random and CFR
   reference lines;
+- ``transfer.png``: the transfer suite across checkpoints: mean score per reasoning task and
+  mean return per held-out game (all seats, per opponent), each with its 95% interval as a band
+  and the reference's value dashed;
 - one figure per scalar: response length, entropy, KL, loss, gradient norm, clip fraction,
   and the rollout / learner token rates.
 """
@@ -143,7 +146,41 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     expl = [r for r in evals if r.get("metric") == "exploitability" and r.get("step") is not None]
     if expl:
         written.append(_plot_exploitability(plt, expl, out / "exploitability.png"))
+    transfer = [r for r in evals if r.get("metric") == "transfer" and r.get("step") is not None
+                and (r["kind"] == "task" or r["seat"] == "all")]
+    if transfer:
+        written.append(_plot_transfer(plt, transfer, out / "transfer.png"))
     return written
+
+
+def _plot_transfer(plt, rows: list[dict[str, Any]], path: Path) -> Path:
+    panels = [("task", "mean score", "Reasoning tasks"), ("game", "mean return (all seats)", "Held-out games")]
+    panels = [p for p in panels if any(r["kind"] == p[0] for r in rows)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
+    for ax, (kind, ylabel, title) in zip(axes[0], panels):
+        series: dict[str, list[dict]] = defaultdict(list)
+        for r in rows:
+            if r["kind"] == kind:
+                series[r["name"] if kind == "task" else f"{r['name']} vs {r['opponent']}"].append(r)
+        for label, points in sorted(series.items()):
+            points.sort(key=lambda r: r["step"])
+            steps = [r["step"] for r in points]
+            line, = ax.plot(steps, [r["mean"] for r in points], marker="o", label=label)
+            ax.fill_between(steps, [r["mean_low"] for r in points], [r["mean_high"] for r in points],
+                            color=line.get_color(), alpha=0.12)
+            if points[-1].get("ref_mean") is not None:
+                ax.axhline(points[-1]["ref_mean"], color=line.get_color(), linestyle="--", linewidth=0.8)
+        _integer_steps(ax)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Transfer suite across checkpoints (band: 95% interval; dashed: the reference model)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _plot_eval_rate(plt, rows: list[dict[str, Any]], rate: str, path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Small statistics used by the evaluator: Wilson intervals and outcome tallies."""
+"""Small statistics used by the evaluator: Wilson intervals, outcome tallies, paired tests."""
 
 from __future__ import annotations
 
@@ -28,8 +28,37 @@ def mean_interval(values: list[float], z: float = 1.96) -> tuple[float, float, f
 
 
 def outcome(returns: list[float], seat: int) -> str:
-    """'win' when the seat's return is strictly the best, 'draw' when tied for best, else 'loss'."""
+    """'win' when the seat's return is strictly the best, 'draw' when tied for best, else 'loss'.
+
+    A one-seat game (a task) has no one to beat: full marks (return >= 1) is a 'win', partial
+    credit (0 < return < 1) a 'draw', nothing (return <= 0) a 'loss'.
+    """
+    if len(returns) == 1:
+        return "win" if returns[0] >= 1 else "draw" if returns[0] > 0 else "loss"
     best = max(returns)
     if returns[seat] < best:
         return "loss"
     return "win" if returns.count(best) == 1 else "draw"
+
+
+def sign_test(differences: list[float]) -> float:
+    """Exact two-sided sign test p-value of paired differences (zeros dropped; 1.0 when all are 0).
+
+    On paired 0/1 outcomes (solved by A, solved by B) this is McNemar's exact test.
+    """
+    plus = sum(1 for d in differences if d > 0)
+    minus = sum(1 for d in differences if d < 0)
+    n = plus + minus
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(plus, minus) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_delta(values: list[float], reference: list[float]) -> dict[str, float]:
+    """Mean of values - reference over the same items, its 95% interval, and the sign test's p."""
+    if len(values) != len(reference):
+        raise ValueError(f"paired samples differ in length: {len(values)} vs {len(reference)}")
+    differences = [a - b for a, b in zip(values, reference)]
+    mean, low, high = mean_interval(differences)
+    return {"delta": mean, "delta_low": low, "delta_high": high, "p_value": sign_test(differences)}

@@ -25,7 +25,8 @@ def first_class_games() -> dict[str, LanguageGame]:
 
 
 def make_game(name: str, options: object = None) -> LanguageGame:
-    """A game by name: a first-class game, or `openspiel:NAME` for any two-player OpenSpiel game.
+    """A game by name: a first-class game, `openspiel:NAME` for any two-player OpenSpiel game, or
+    `reasoning:TASK` for a reasoning-gym task played by one seat (`sparring.games.reasoning`).
     Stateful games (task games) come fresh on each call, configured from `options`."""
     games = first_class_games()
     if name in games:
@@ -34,4 +35,8 @@ def make_game(name: str, options: object = None) -> LanguageGame:
         from sparring.games.openspiel_games import load_openspiel_game
 
         return load_openspiel_game(name)
-    raise unknown_name_error("game", name, list(games) + ["openspiel:NAME"])
+    if name.startswith("reasoning:"):
+        from sparring.games.reasoning import reasoning_game
+
+        return reasoning_game(name.removeprefix("reasoning:"))
+    raise unknown_name_error("game", name, list(games) + ["openspiel:NAME", "reasoning:TASK"])

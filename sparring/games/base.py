@@ -61,6 +61,11 @@ class Observation:
     def answer_format(self) -> str:
         return self.match.rules.answer_format
 
+    @property
+    def is_task(self) -> bool:
+        """Whether this is a one-seat task's question (templates word tasks apart from games)."""
+        return bool(getattr(getattr(self.match, "game", None), "is_task", False))
+
 
 class LanguageGame(ABC):
     """A game by name: its seats, a one-line description and a way to start matches."""
@@ -70,6 +75,7 @@ class LanguageGame(ABC):
     roles: tuple[str, ...]
     rules_text: str  # the rules in one paragraph, shown in every prompt
     open_moves: bool = False  # True: legal_moves() lists examples of a move pattern, not every legal move
+    is_task: bool = False  # a one-seat task (answer a question) rather than a game against others
 
     @property
     def num_seats(self) -> int:

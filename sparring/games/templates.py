@@ -11,6 +11,10 @@ answer format. A template wraps it for a model:
   reason step by step). SPIRAL's last sentence names ``\\boxed{}``; here it points to the
   format the game prompt states, so the template never contradicts a bracket-format game.
 
+A task (a one-seat game such as a reasoning-gym item, ``LanguageGame.is_task``) is no game against
+anyone, so each template has a second text for tasks (``task_text``): "short" again shows the
+question alone and pre-fills the answer opener; "spiral" asks to reason step by step first.
+
 :func:`render_prompt` then applies the model's chat template when the tokenizer has one.
 """
 
@@ -30,6 +34,7 @@ class Template:
 
     text: str
     prefill_answer: bool  # the assistant turn begins with e.g. "\\boxed{", so the model writes only the move
+    task_text: str = "{prompt}"  # the user message around a task's prompt (a question, not a game)
 
 
 TEMPLATES: dict[str, Template] = {
@@ -39,6 +44,8 @@ TEMPLATES: dict[str, Template] = {
         "Observation: {prompt}\n"
         "Please reason step by step, and put your final answer in the format given above.",
         prefill_answer=False,
+        task_text="Question: {prompt}\n"
+                  "Please reason step by step, and put your final answer in the format given above.",
     ),
 }
 
@@ -49,9 +56,10 @@ def _template(template: str) -> Template:
     return TEMPLATES[template]
 
 
-def template_text(template: str, game_prompt: str) -> str:
-    """The user message: the named template filled with the game's prompt."""
-    return _template(template).text.replace("{prompt}", game_prompt)
+def template_text(template: str, game_prompt: str, task: bool = False) -> str:
+    """The user message: the named template (its task text for a task) filled with the prompt."""
+    chosen = _template(template)
+    return (chosen.task_text if task else chosen.text).replace("{prompt}", game_prompt)
 
 
 def answer_prefix(template: str, answer_format: str) -> str:
@@ -59,14 +67,16 @@ def answer_prefix(template: str, answer_format: str) -> str:
     return answer_opener(answer_format) if _template(template).prefill_answer else ""
 
 
-def render_prompt(tokenizer: Any, template: str, game_prompt: str, answer_format: str = "boxed") -> str:
+def render_prompt(tokenizer: Any, template: str, game_prompt: str, answer_format: str = "boxed",
+                  task: bool = False) -> str:
     """The full prompt text for a model: the template, inside the chat template if there is one,
     followed by the pre-filled start of the answer when the template has one.
 
     With a chat template the text is one user message followed by the assistant's turn opener
-    (``add_generation_prompt=True``); without one it is the plain template text.
+    (``add_generation_prompt=True``); without one it is the plain template text. ``task``
+    selects the template's text for tasks.
     """
-    text = template_text(template, game_prompt)
+    text = template_text(template, game_prompt, task)
     if getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template(
             [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True

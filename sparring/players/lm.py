@@ -188,7 +188,8 @@ class LMPlayer(Player):
 
     def render(self, observation: Observation) -> str:
         """The full prompt text the model sees for this observation."""
-        return render_prompt(self.tokenizer, self.template, observation.prompt, observation.answer_format)
+        return render_prompt(self.tokenizer, self.template, observation.prompt, observation.answer_format,
+                             task=observation.is_task)
 
     def _logits_processors(self) -> list[LogitsProcessor]:
         """The sampling warpers, applied before the log-prob recorder."""

@@ -25,7 +25,7 @@ import numpy as np
 from sparring.training.advantages import TurnSample
 from sparring.errors import SparringError
 
-__all__ = ["KINDS", "Curriculum", "arm", "arm_rewards", "game_arms", "split_arm"]
+__all__ = ["KINDS", "Curriculum", "arm", "arm_rewards", "game_arms", "phase_arms", "split_arm"]
 
 KINDS = ("uniform", "sec")
 
@@ -45,6 +45,17 @@ def split_arm(name: str) -> tuple[str, str]:
 def game_arms(games: Iterable[Any]) -> list[str]:
     """Every (game, role) arm of some :class:`LanguageGame` objects, in game then seat order."""
     return [arm(g.name, role) for g in games for role in g.roles]
+
+
+def phase_arms(phases: Sequence[Sequence[str]], phase_steps: int, games: Iterable[Any], step: int) -> list[str] | None:
+    """The arms learner step ``step`` (from 1) may play under alternating phases, or None (no phases).
+
+    Phase ``((step - 1) // phase_steps) % len(phases)`` is active: only its games' arms are drawn.
+    """
+    if not phases:
+        return None
+    active = set(phases[((step - 1) // phase_steps) % len(phases)])
+    return game_arms(g for g in games if g.name in active)
 
 
 def arm_rewards(samples: Sequence[TurnSample]) -> dict[str, float]:
@@ -96,12 +107,21 @@ class Curriculum:
         total = sum(weights)
         return {a: w / total for a, w in zip(self.arms, weights)}
 
-    def sample(self, rng: Any) -> str:
-        """One arm; ``rng`` has ``.random()`` (numpy Generator or random.Random)."""
+    def sample(self, rng: Any, arms: Sequence[str] | None = None) -> str:
+        """One arm; ``rng`` has ``.random()`` (numpy Generator or random.Random).
+
+        ``arms``: draw only among these (their probabilities renormalised), e.g. the current phase's.
+        """
         probs = self.probabilities()
+        if arms is not None:
+            probs = {a: probs[a] for a in self.arms if a in set(arms)}
+            if not probs:
+                raise SparringError(f"no curriculum arm among {list(arms)} (arms: {', '.join(self.arms)})")
+            total = sum(probs.values())
+            probs = {a: p / total for a, p in probs.items()}
         cumulative = np.cumsum(list(probs.values()))
-        index = min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(self.arms) - 1)
-        return self.arms[index]
+        index = min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(probs) - 1)
+        return list(probs)[index]
 
     def update(self, rewards: Mapping[str, float]) -> None:
         """TD(0) for each arm with a reward this step: ``Q <- alpha * r + (1 - alpha) * Q``."""

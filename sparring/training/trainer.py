@@ -34,6 +34,7 @@ from sparring.errors import SparringError
 from sparring.evaluation.evaluate import evaluate, print_eval
 from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability_metrics
 from sparring.evaluation.stats import outcome
+from sparring.evaluation.transfer import transfer
 from sparring.games import LanguageGame, MatchRules, make_game
 from sparring.games.base import Turn
 from sparring.games.templates import answer_ids
@@ -43,7 +44,7 @@ from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout, is_learner
 from sparring.progress import progress_bar
 from sparring.seeding import stream_rng, stream_seed
 from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
-from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, split_arm
+from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, phase_arms, split_arm
 from sparring.training.learner import MAGNET_ADAPTER, Learner, LearnerSample
 from sparring.training.metrics import MetricsLog
 from sparring.training.policy import build_policy
@@ -89,6 +90,7 @@ class SelfPlay:
         self.step = step
         self.fixed = fixed
         seed = cfg.trainer.seed
+        self.arms = phase_arms(cfg.curriculum.phases, cfg.curriculum.phase_steps, games.values(), step)
         if fixed is not None:
             fixed.player.reseed(stream_seed(seed, "players", step, 0))
         pool.reseed(stream_seed(seed, "players", step, 1))
@@ -96,7 +98,7 @@ class SelfPlay:
     def spec(self, i: int) -> MatchSpec:
         group = i // self.cfg.rollout.group_size  # matches of a group share arm, opponent and deal
         seed = self.cfg.trainer.seed
-        arm = self.curriculum.sample(stream_rng(seed, "arm", self.step, group))
+        arm = self.curriculum.sample(stream_rng(seed, "arm", self.step, group), self.arms)
         game_name, role = split_arm(arm)
         game = self.games[game_name]
         opponent = self.fixed or self.pool.sample(stream_rng(seed, "opponent", self.step, group))
@@ -275,8 +277,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             }
             if cfg.trainer.transcripts_every and step % cfg.trainer.transcripts_every == 0:
                 write_transcripts(run_dir / "transcripts" / f"step_{step:06d}.jsonl", played)
-            if cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0:
-                evaluate(policy, list(games), opponents=["random"], matches=cfg.trainer.eval_matches,
+            if cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0 and arena_games(games):
+                evaluate(policy, arena_games(games), opponents=["random"], matches=cfg.trainer.eval_matches,
                          seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
             improved = False
             if cfg.trainer.exploitability_every and step % cfg.trainer.exploitability_every == 0:
@@ -284,6 +286,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 metrics.update(measured)
                 improved = measured["exploitability/mean"] < best
                 best = min(best, measured["exploitability/mean"])
+            if cfg.trainer.transfer_every and step % cfg.trainer.transfer_every == 0:
+                transfer(policy, cfg, items=cfg.trainer.transfer_items, matches=cfg.trainer.transfer_items,
+                         seed=cfg.trainer.seed, concurrency=cfg.rollout.concurrency, run_dir=run_dir, step=step)
             if step % cfg.trainer.log_every == 0:
                 log.log(step, metrics)
 
@@ -303,9 +308,14 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 save(run_dir / "best", 1)
             bar.update(task, completed=step, stats=progress_stats(metrics))
     log.close()
-    if cfg.trainer.final_eval_matches:
-        final_evaluation(cfg, policy, list(games), run_dir)
+    if cfg.trainer.final_eval_matches and arena_games(games):
+        final_evaluation(cfg, policy, arena_games(games), run_dir)
     return run_dir
+
+
+def arena_games(games: dict[str, LanguageGame]) -> list[str]:
+    """The games played against opponents (tasks, with one seat, are measured by the transfer suite)."""
+    return [name for name, game in games.items() if game.num_seats > 1]
 
 
 def progress_stats(metrics: dict[str, float]) -> str:
