@@ -35,6 +35,8 @@ PER_ROLE = {  # key prefix -> (file stem, y label, title)
     "mean_return": ("train_mean_return", "mean return", "Training mean return per (game, role)"),
     "advantage": ("advantage", "mean advantage", "Mean advantage per (game, role)"),
     "baseline": ("baseline", "baseline", "Return baseline per (game, role)"),
+    "exploitability": ("train_exploitability", "exploitability (chips per game)",
+                       "Exact exploitability during training, at the sampling temperature"),
 }
 SCALARS = {  # key -> (file stem, y label, title)
     "response_length": ("response_length", "tokens", "Mean response length"),
@@ -43,6 +45,7 @@ SCALARS = {  # key -> (file stem, y label, title)
     "loss": ("loss", "loss", "Policy loss"),
     "grad_norm": ("grad_norm", "gradient norm", "Gradient norm"),
     "clip_fraction": ("clip_fraction", "fraction of tokens clipped", "PPO clip fraction"),
+    "magnet_kl": ("magnet_kl", "KL(policy || magnet)", "Magnet KL over each turn's legal answers"),
 }
 THROUGHPUT = ("rollout_tokens_per_s", "learner_tokens_per_s")
 
@@ -81,18 +84,29 @@ def _integer_steps(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _save(fig, ax, path: Path, title: str, ylabel: str, legend: bool = True) -> Path:
+def _style(ax, title: str, ylabel: str, legend: bool = True, fontsize: int = 8) -> None:
+    """Steps on the x axis, a title, a grid, and a legend when there is something to name."""
     _integer_steps(ax)
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=fontsize, loc="best")
+
+
+def _write(fig, path: Path, suptitle: str | None = None) -> Path:
+    if suptitle:
+        fig.suptitle(suptitle)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     _pyplot().close(fig)
     return path
+
+
+def _save(fig, ax, path: Path, title: str, ylabel: str, legend: bool = True) -> Path:
+    _style(ax, title, ylabel, legend)
+    return _write(fig, path)
 
 
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
@@ -170,17 +184,8 @@ def _plot_transfer(plt, rows: list[dict[str, Any]], path: Path) -> Path:
                             color=line.get_color(), alpha=0.12)
             if points[-1].get("ref_mean") is not None:
                 ax.axhline(points[-1]["ref_mean"], color=line.get_color(), linestyle="--", linewidth=0.8)
-        _integer_steps(ax)
-        ax.set_title(title)
-        ax.set_xlabel("step")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-    fig.suptitle("Transfer suite across checkpoints (band: 95% interval; dashed: the reference model)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        _style(ax, title, ylabel, fontsize=7)
+    return _write(fig, path, "Transfer suite across checkpoints (band: 95% interval; dashed: the reference model)")
 
 
 def _plot_eval_rate(plt, rows: list[dict[str, Any]], rate: str, path: Path) -> Path:
@@ -198,18 +203,9 @@ def _plot_eval_rate(plt, rows: list[dict[str, Any]], rate: str, path: Path) -> P
             ax.fill_between(steps, [r[f"{rate}_low"] for r in series], [r[f"{rate}_high"] for r in series],
                             color=line.get_color(), alpha=0.15)
         ax.set_ylim(-0.02, 1.02)
-        _integer_steps(ax)
-        ax.set_title(game)
-        ax.set_xlabel("step")
-        ax.set_ylabel(f"{rate} rate (all seats)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
+        _style(ax, game, f"{rate} rate (all seats)")
     label = "win rate" if rate == "win" else "invalid-move rate"
-    fig.suptitle(f"Evaluation {label} against fixed opponents (band: 95% Wilson interval)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _write(fig, path, f"Evaluation {label} against fixed opponents (band: 95% Wilson interval)")
 
 
 def _plot_exploitability(plt, rows: list[dict[str, Any]], path: Path) -> Path:
@@ -224,14 +220,5 @@ def _plot_exploitability(plt, rows: list[dict[str, Any]], path: Path) -> Path:
         if last.get("cfr") is not None:
             ax.axhline(last["cfr"], color="green", linestyle=":", label=f"CFR ({last['cfr']:.3f})")
         ax.set_ylim(bottom=0)
-        _integer_steps(ax)
-        ax.set_title(game)
-        ax.set_xlabel("step")
-        ax.set_ylabel("exploitability (chips per game)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    fig.suptitle("Exploitability of the policy (lower is better; Nash = 0)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        _style(ax, game, "exploitability (chips per game)")
+    return _write(fig, path, "Exploitability of the policy (lower is better; Nash = 0)")
