@@ -368,7 +368,9 @@ class TaskMatch(Match):
             f"literals. f must be deterministic; allowed imports: {ALLOWED_IMPORTS}. A good task is neither "
             "trivial nor impossible."
         )
-        lines.append(f"Answer with the whole task inside {self._box('...')}.")
+        # A whole worked answer, not a placeholder: a 135M model copies "\\boxed{...}" literally.
+        example = self.references[0].proposal_text(self.task)
+        lines.append(f"Answer with the whole task inside the box, in the form of this example:\n{self._box(example)}")
         return "\n".join(lines)
 
     def _solver_text(self) -> str:
