@@ -185,3 +185,13 @@ def test_the_held_out_set_scores_a_perfect_solver_perfectly():
     rows = {r["task_type"]: r for r in evaluate_tasks(Oracle(), concurrency=8)}
     assert set(rows) == {"deduction", "abduction", "induction", "all"}
     assert rows["all"]["tasks"] == 24 and all(r["accuracy"] == 1.0 for r in rows.values())
+
+
+def test_random_cannot_play_a_task_game_and_says_so():
+    from sparring.errors import SparringError
+    from sparring.games import make_game
+    from sparring.players.fixed import RandomPlayer
+
+    match = make_game("propose_solve").new_match(0)
+    with pytest.raises(SparringError, match="random cannot play propose_solve: it lists no legal moves"):
+        RandomPlayer().act(match.observe())

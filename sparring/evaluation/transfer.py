@@ -119,7 +119,8 @@ def held_out_games(trained: Sequence[str]) -> list[str]:
     """The first-class games a run did not train on, in registry order."""
     from sparring.games import first_class_games
 
-    return [name for name in first_class_games() if name not in set(trained)]
+    return [name for name, game in first_class_games().items()
+            if name not in set(trained) and game.fixed_players_play]
 
 
 # ----------------------------------------------------------------------------- players

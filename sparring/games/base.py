@@ -75,6 +75,7 @@ class LanguageGame(ABC):
     roles: tuple[str, ...]
     rules_text: str  # the rules in one paragraph, shown in every prompt
     open_moves: bool = False  # True: legal_moves() lists examples of a move pattern, not every legal move
+    fixed_players_play: bool = True  # False: no legal moves are listed, so random & co. cannot play it
     is_task: bool = False  # a one-seat task (answer a question) rather than a game against others
 
     @property

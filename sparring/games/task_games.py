@@ -403,6 +403,7 @@ class TaskGame(LanguageGame):
     description = "Propose a Python task, then solve it (Absolute Zero); a sandboxed executor judges."
     roles = ROLES
     open_moves = True  # a proposal or an answer is free text, judged, not picked from a list
+    fixed_players_play = False
     rules_text = (
         "The proposer writes a small deterministic Python function f with calls of it, as a task for the "
         "solver; a code executor checks the task. The solver then answers: what a call returns (deduction), "

@@ -43,6 +43,9 @@ class RandomPlayer(MovePlayer):
         self.rng = np.random.default_rng(seed)
 
     def choose(self, observation: Observation) -> str:
+        if not observation.legal_moves:
+            raise SparringError(f"random cannot play {observation.match.game.name}: it lists no legal moves "
+                                "(its answers are free text, judged)")
         return observation.legal_moves[self.rng.integers(len(observation.legal_moves))]
 
 
