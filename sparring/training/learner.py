@@ -20,7 +20,7 @@ import torch
 
 from sparring.logprobs import PackedBatch, answer_logprobs, completion_logprobs, pack
 from sparring.training.losses import policy_loss
-from sparring.training.pool import opponent_adapter
+from sparring.training.adapters import opponent_adapter
 from sparring.training.regularisers import answer_kl, coefficient
 
 MAGNET_ADAPTER = "magnet"  # the peft adapter slot a moving magnet's weights are loaded into

@@ -37,9 +37,8 @@ turns carry no token ids (unless ``keep_tokens``), so the rollout's default turn
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -51,6 +50,13 @@ from sparring.games.base import Observation
 from sparring.players import make_player
 from sparring.players.base import Action, Player
 from sparring.players.lm import LMPlayer
+from sparring.training.adapters import (
+    NEEDS_LORA,
+    OPPONENT_ADAPTER,
+    adapter_snapshot,
+    opponent_adapter,
+    remove_opponent_adapter,
+)
 
 __all__ = [
     "OPPONENT_ADAPTER",
@@ -67,8 +73,6 @@ __all__ = [
 ]
 
 RULES = ("latest", "uniform", "prioritised")
-OPPONENT_ADAPTER = "opponent"  # the peft adapter slot snapshots are loaded into
-NEEDS_LORA = "the opponent pool's snapshots need LoRA (model.lora=true); with full fine-tuning use pool.rule=latest"
 
 
 @dataclass(frozen=True)
@@ -101,83 +105,6 @@ def seating(opponent: Opponent, policy: Player, num_seats: int, seat: int) -> tu
     if opponent.is_self:
         return [policy] * num_seats, list(range(num_seats))
     return [policy if s == seat else opponent.player for s in range(num_seats)], [seat]
-
-
-# ----------------------------------------------------------------------------- adapters
-
-
-def _is_lora(model: Any) -> bool:
-    return hasattr(model, "peft_config") and hasattr(model, "set_adapter")
-
-
-def adapter_snapshot(model: Any) -> dict[str, torch.Tensor]:
-    """A CPU copy of the active adapter's weights, keyed as ``get_peft_model_state_dict`` keys them."""
-    if not _is_lora(model):
-        raise SparringError(NEEDS_LORA)
-    from peft import get_peft_model_state_dict
-
-    weights = get_peft_model_state_dict(model, adapter_name=model.active_adapter, save_embedding_layers=False)
-    return {key: value.detach().to("cpu", copy=True) for key, value in weights.items()}
-
-
-def _slot_parameters(model: Any, slot: str) -> dict[str, torch.nn.Parameter]:
-    """The slot adapter's parameters keyed like a snapshot (peft drops ``.{adapter}`` from names)."""
-    marker = f".{slot}"
-    return {name.replace(marker, ""): p for name, p in model.named_parameters()
-            if f"{marker}." in name or name.endswith(marker)}
-
-
-def _cuda_devices(model: Any) -> list[int]:
-    return sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
-
-
-@contextlib.contextmanager
-def opponent_adapter(model: Any, weights: Mapping[str, torch.Tensor], slot: str = OPPONENT_ADAPTER) -> Iterator[None]:
-    """Run the body with ``weights`` active in adapter ``slot`` of the peft ``model``.
-
-    The slot is created on first use (a copy of the active adapter's config, inference mode,
-    created without touching torch's RNG), then its weights are overwritten in place. On exit,
-    also on exceptions, the previously active adapter is re-activated and every parameter's
-    ``requires_grad`` is restored; the trainable adapter's weights are never written.
-    """
-    if not _is_lora(model):
-        raise SparringError(NEEDS_LORA)
-    previous = model.active_adapter
-    if previous == slot:
-        raise SparringError(f"adapter slot {slot!r} is the active (trainable) adapter; use another slot name")
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        if slot not in model.peft_config:
-            config = copy.deepcopy(model.peft_config[previous])
-            config.inference_mode = True
-            with torch.random.fork_rng(devices=_cuda_devices(model)):  # LoRA init must not move the sampling RNG
-                model.add_adapter(slot, config)
-        params = _slot_parameters(model, slot)
-        if set(params) != set(weights):
-            raise SparringError(f"a snapshot does not match the policy's LoRA adapters ({len(weights)} tensors vs "
-                                f"{len(params)}): were lora_r or lora_targets changed?")
-        with torch.no_grad():
-            for key, param in params.items():
-                if param.shape != weights[key].shape:
-                    raise SparringError(f"a snapshot's {key} has shape {tuple(weights[key].shape)}, the policy's "
-                                        f"adapter {tuple(param.shape)}: was lora_r changed?")
-                param.copy_(weights[key])
-        model.set_adapter(slot, inference_mode=True)
-        yield
-    finally:
-        if model.active_adapter != previous:
-            model.set_adapter(previous)
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
-def remove_opponent_adapter(model: Any, slot: str = OPPONENT_ADAPTER) -> None:
-    """Delete the snapshot slot (if any), e.g. before ``save_pretrained``, so only the policy is saved."""
-    if _is_lora(model) and slot in model.peft_config and model.active_adapter != slot:
-        flags = [(p, p.requires_grad) for p in model.parameters()]
-        model.delete_adapter(slot)
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 class SnapshotPlayer(LMPlayer):

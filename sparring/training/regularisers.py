@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from sparring.errors import SparringError
-from sparring.training.pool import adapter_snapshot
+from sparring.training.adapters import adapter_snapshot
 
 MAGNETS = ("none", "uniform", "initial", "ema", "lagged")
 MOVING_MAGNETS = ("ema", "lagged")

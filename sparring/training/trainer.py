@@ -48,7 +48,8 @@ from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, pha
 from sparring.training.learner import MAGNET_ADAPTER, Learner, LearnerSample
 from sparring.training.metrics import MetricsLog
 from sparring.training.policy import build_policy
-from sparring.training.pool import Opponent, OpponentPool, remove_opponent_adapter, seating
+from sparring.training.adapters import remove_opponent_adapter
+from sparring.training.pool import Opponent, OpponentPool, seating
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
 
 
