@@ -263,8 +263,7 @@ class SparringStep:
         ])
         torch.manual_seed(0)  # same LoRA init as the TRL side
         self.model, tokenizer = build_policy(cfg.model)
-        self.learner = Learner(self.model, cfg.algo, cfg.trainer, pad_id=tokenizer.pad_token_id,
-                               temperature=1.0, autocast_bf16=bf16)
+        self.learner = Learner(self.model, cfg.algo, cfg.trainer, temperature=1.0, autocast_bf16=bf16)
         self.samples = [
             LearnerSample(prompt_ids=prompt_ids[i].tolist(), completion_ids=completion_ids[i].tolist(),
                           sampling_logprobs=[0.0] * completion, advantage=float(advantages[i]))

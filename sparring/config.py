@@ -145,6 +145,13 @@ class AlgoConfig:
     clip: float = option(0.2, "PPO clip range: the probability ratio is clipped to [1 - clip, 1 + clip].")
     dual_clip: float | None = option(None, "Dual-clip constant c > 1 bounding the PPO loss for negative advantages; null = off.")
     grpo_scale: bool = option(True, "grpo: divide by the group's return std (false = Dr. GRPO, centring only).")
+    shared_prefix: bool = option(
+        True, "Learner: run the longest prompt prefix a micro-batch shares once and each sample's rest on its "
+              "key/value cache (same gradients as unshared, less work); micro-batches are formed in prompt order.")
+    is_cap: float = option(
+        2.0, "Truncated importance weight: each token's policy-gradient term is weighted by "
+             "min(pi_learner / pi_sampler, is_cap), correcting for a sampler that differs from the learner "
+             "(another engine, top_p < 1, a stale policy); 0 = off.")
     ppo_epochs: int = option(2, "Optimiser passes over each batch of turn samples.")
     kl_coef: float = option(0.0, "Weight of the k3 KL penalty to the reference (initial) model; 0 = off.")
     aggregation: Literal["constant", "token_mean"] = option(

@@ -36,7 +36,7 @@ def samples(advantages):
 def make_learner(cfg):
     torch.manual_seed(0)
     model, tokenizer = build_policy(cfg.model)
-    return model, Learner(model, cfg.algo, cfg.trainer, tokenizer.pad_token_id, 1.0, autocast_bf16=False)
+    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
 
 
 def snapshot(model):

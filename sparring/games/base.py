@@ -173,10 +173,14 @@ class Match(ABC):
     def role(self, seat: int) -> str:
         return self.game.roles[seat]
 
+    def header(self, seat: int) -> list[str]:
+        """The prompt's first lines: the game and its rules (the same for every seat and turn, so the
+        prompts of a step share this prefix), then the seat."""
+        return [f"You are playing {self.game.name}.", f"Rules: {self.game.rules_text}", f"You are {self.role(seat)}."]
+
     def prompt(self, seat: int) -> str:
         lines = [
-            f"You are playing {self.game.name}, as {self.role(seat)}.",
-            f"Rules: {self.game.rules_text}",
+            *self.header(seat),
             self.observation_text(seat),
             moves_instruction(self.legal_moves(), self.rules.answer_format),
         ]

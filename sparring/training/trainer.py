@@ -205,8 +205,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     torch.manual_seed(cfg.trainer.seed)
     checkpoint = latest_checkpoint(run_dir) if resume else None
     model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None)
-    learner = Learner(model, cfg.algo, cfg.trainer, pad_id=tokenizer.pad_token_id,
-                      temperature=cfg.rollout.temperature, autocast_bf16=cfg.model.dtype == "bfloat16")
+    learner = Learner(model, cfg.algo, cfg.trainer, temperature=cfg.rollout.temperature,
+                      autocast_bf16=cfg.model.dtype == "bfloat16")
     policy = LMPlayer(model, tokenizer, name="policy", **lm_options(cfg))
     fixed = fixed_opponent(cfg)
     baselines = RAEBaselines(decay=cfg.algo.rae_decay)
