@@ -20,7 +20,9 @@ stops them.
 from __future__ import annotations
 
 import os
+import random
 import tempfile
+from contextlib import contextmanager
 from typing import Any
 
 from sparring.backends.base import CLOSING, Backend, Generated, Request, Sampling, answer_closed, eos_ids
@@ -67,6 +69,21 @@ def _write_plain_model(model: Any, tokenizer: Any, folder: str) -> None:
               os.path.join(folder, "model.safetensors"))
 
 
+@contextmanager
+def _rng_kept():
+    """Restore torch's, NumPy's and Python's global RNG states on exit."""
+    import numpy as np
+    import torch
+
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+
+
 class VLLMBackend(Backend):
     """A vLLM engine serving one model's current weights."""
 
@@ -83,9 +100,10 @@ class VLLMBackend(Backend):
         self._folder = tempfile.TemporaryDirectory(prefix="sparring-vllm-")
         _write_plain_model(model, tokenizer, self._folder.name)
         try:
-            self.llm = LLM(model=self._folder.name, dtype=dtype, enforce_eager=True, block_size=32,
-                           enable_prefix_caching=True, max_model_len=max_model_len, seed=seed,
-                           logprobs_mode="processed_logprobs")
+            with _rng_kept():  # vLLM seeds torch, numpy and random at start-up; the run's streams must not move
+                self.llm = LLM(model=self._folder.name, dtype=dtype, enforce_eager=True, block_size=32,
+                               enable_prefix_caching=True, max_model_len=max_model_len, seed=seed,
+                               logprobs_mode="processed_logprobs")
         except Exception as exc:  # noqa: BLE001 - any start-up failure becomes one line
             raise SparringError(f"vLLM could not start: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                                 " (check free memory, VLLM_CPU_KVCACHE_SPACE in GB, or use rollout.backend=hf)") from None
