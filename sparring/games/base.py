@@ -113,6 +113,10 @@ class LanguageGame(ABC):
         """Game-specific numbers for one training step's finished matches (logged as they are)."""
         return {}
 
+    def seat_metrics(self, matches: list[Match], seats: list[int]) -> dict[str, float]:
+        """Game-specific evaluation numbers of one player who sat at `seats[k]` in `matches[k]`."""
+        return {}
+
     def replay(self, seed: int, texts: list[str], rules: MatchRules = TRAINING_RULES) -> Match:
         """The match that results from submitting these answer texts in order."""
         match = self.new_match(seed, rules)

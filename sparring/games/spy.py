@@ -117,6 +117,9 @@ class SpyGame(LanguageGame):
     def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> SpyMatch:
         return SpyMatch(self, seed, rules)
 
+    def seat_metrics(self, matches: list[Match], seats: list[int]) -> dict[str, float]:
+        return spy_metrics(matches, seats)
+
     def step_metrics(self, matches: list[Match]) -> dict[str, float]:
         return {f"{self.name}/{key}": value for key, value in spy_metrics(matches).items()}
 
