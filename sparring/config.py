@@ -244,6 +244,16 @@ class CurriculumConfig:
             "[[kuhn_poker], [reasoning:chain_sum]]; phase k plays only its games for phase_steps steps, cycling. "
             "[] = every game at every step.")
     phase_steps: int = option(5, "Learner steps per phase when phases are set.")
+    turn_phases: bool = option(
+        False, "Vision-Zero's Iterative-SPO for games that label turns (spy: clue and vote turns): train only vote "
+               "turns, then only clue turns, switching on turn_phase_metric; other games' turns always train.")
+    turn_phase_metric: str = option(
+        "spy/civilian_accuracy", "Logged metric that switches turn phases: vote -> clue once it reaches "
+                                 "turn_phase_high, clue -> vote once it falls to turn_phase_low.")
+    turn_phase_high: float = option(0.6, "Switch from the vote phase to the clue phase at this value of the metric.")
+    turn_phase_low: float = option(0.4, "Switch from the clue phase back to the vote phase at this value.")
+    turn_phase_min_steps: int = option(2, "Learner steps a turn phase lasts at least.")
+    turn_phase_max_steps: int = option(10, "Learner steps after which a turn phase ends whatever the metric says.")
 
 
 @dataclass
@@ -293,6 +303,10 @@ class Config:
             if not phase or stray:
                 raise ConfigError(f"curriculum.phases[{k}] must list games from games.names {self.games.names}, "
                                   f"got {phase}")
+        c = self.curriculum
+        if c.turn_phases and not (c.turn_phase_low <= c.turn_phase_high and 1 <= c.turn_phase_min_steps <= c.turn_phase_max_steps):
+            raise ConfigError("curriculum.turn_phase_*: need turn_phase_low <= turn_phase_high and "
+                              "1 <= turn_phase_min_steps <= turn_phase_max_steps")
         if self.curriculum.phases and self.curriculum.phase_steps < 1:
             raise ConfigError(f"curriculum.phase_steps must be at least 1, got {self.curriculum.phase_steps}")
         if self.algo.advantage == "grpo" and self.rollout.group_size < 2:

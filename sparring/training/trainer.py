@@ -50,6 +50,7 @@ from sparring.training.metrics import MetricsLog, Stopwatch
 from sparring.training.policy import build_policy
 from sparring.training.adapters import remove_opponent_adapter
 from sparring.training.pool import Opponent, OpponentPool, seating
+from sparring.training.phases import TurnPhases
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
 
 
@@ -114,21 +115,22 @@ class SelfPlay:
 
 
 def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[int]] | None = None,
-                 ) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
+                 keep: Callable[[Turn], bool] | None = None) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
     """One trajectory per learning seat (or per scored part of it, `Match.scored_turns`: a task
     game's solver attempts): the advantage view and the token view of every LM turn.
 
     With ``answers(answer_format, move) -> token ids`` each learner sample also carries the tokens
-    of every legal move's answer at its turn (what the magnet KL compares).
+    of every legal move's answer at its turn (what the magnet KL compares). ``keep(turn)`` false
+    leaves a turn out (turn phases: only the current phase's turns train).
     """
     samples, tokens = [], {}
-    ids: dict[tuple[int, int], int] = {}  # (match index, trajectory index) -> match_id of its samples
+    ids: dict[tuple[int, int, int], int] = {}  # (match index, seat, trajectory index) -> match_id of its samples
     for index, pm in enumerate(played):
         for seat in pm.spec.meta["learning_seats"]:
             role = pm.match.role(seat)
             for j, (scored, ret) in enumerate(pm.match.scored_turns(seat)):
-                match_id = ids.setdefault((index, j), len(ids))
-                turns = [t for t in scored if "completion_ids" in t.extra]
+                match_id = ids.setdefault((index, seat, j), len(ids))  # seats may share a role (spy: civilians)
+                turns = [t for t in scored if "completion_ids" in t.extra and (keep is None or keep(t))]
                 for k, turn in enumerate(turns):
                     last = k == len(turns) - 1
                     samples.append(TurnSample(
@@ -148,7 +150,9 @@ def score_samples(cfg: Config, samples: list[TurnSample], baselines: RAEBaseline
     options = {"rae": {"baseline": cfg.algo.rae_baseline}, "grpo": {"scale": cfg.algo.grpo_scale},
                "mars": {}, "trr": {}}[cfg.algo.advantage]
     scored = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
-    curriculum.update(arm_rewards(scored))
+    # Arms are seats; a game that deals roles per match (spy) keys samples by role, which maps to no
+    # one seat: its arms keep their values (SEC then draws them uniformly).
+    curriculum.update({arm: r for arm, r in arm_rewards(scored).items() if arm in curriculum.values})
     return [s for s in scored if s.advantage != 0.0] if cfg.algo.drop_zero_advantage else scored
 
 
@@ -159,7 +163,8 @@ def rollout_metrics(played: list[PlayedMatch]) -> dict[str, float]:
         returns = pm.match.returns()
         invalid = pm.match.invalid_seats()
         for seat in pm.spec.meta["learning_seats"]:
-            tallies[f"{pm.spec.game.name}/{pm.match.role(seat)}"].add(outcome(returns, seat), seat in invalid, returns[seat])
+            tallies[f"{pm.spec.game.name}/{pm.match.role(seat)}"].add(outcome(returns, seat, pm.match.teams()),
+                                                                       seat in invalid, returns[seat])
     metrics: dict[str, float] = {}
     for key, tally in tallies.items():
         for name in OUTCOMES:
@@ -216,6 +221,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     magnet = MovingMagnet(cfg.algo.magnet, model, cfg.algo.magnet_ema_decay, cfg.algo.magnet_lag) \
         if cfg.algo.magnet in MOVING_MAGNETS else None
     answers = partial(answer_ids, tokenizer, cfg.games.template) if cfg.algo.magnet != "none" else None
+    phases = TurnPhases.from_config(cfg.curriculum)
     log = MetricsLog(run_dir)
     start, best = 0, math.inf
     if checkpoint:
@@ -228,6 +234,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             games[name].load_state_dict(game_state)
         if magnet:
             magnet.load_state_dict(state["magnet"])
+        if phases:
+            phases.load_state_dict(state["turn_phases"])
         start, best = state["step"], state.get("best_exploitability", math.inf)
         set_rng_states(state["rng"])
         log.truncate_after(start)
@@ -252,11 +260,11 @@ def train(cfg: Config, resume: bool = False) -> Path:
             rollout_time = watch.seconds["rollout"]
             for pm in played:
                 for seat in pm.spec.meta["learning_seats"]:
-                    pool.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat))
+                    pool.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat, pm.match.teams()))
 
             # 2. Advantages: one trajectory per learning seat, baselines per (game, role).
             #    The curriculum's arm rewards see every sample, zero advantages included.
-            samples, tokens = turn_samples(played, answers)
+            samples, tokens = turn_samples(played, answers, phases.keeps if phases else None)
             with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
 
@@ -279,11 +287,14 @@ def train(cfg: Config, resume: bool = False) -> Path:
             metrics = {
                 **rollout_metrics(played), **advantage_metrics(with_adv, baselines), **learned,
                 **pool.metrics(), **curriculum.metrics(), **game_metrics(games, played),
+                **(phases.metrics() if phases else {}),
                 "matches": len(played), "samples": len(batch),
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
                 "rollout_tokens_per_s": (policy.tokens_generated + pool.tokens_generated - tokens_before) / rollout_time,
                 "rollout_turns_per_s": len(samples) / rollout_time,
             }
+            if phases:
+                phases.update(metrics)  # the next step's phase, from this step's signal
             if cfg.trainer.transcripts_every and step % cfg.trainer.transcripts_every == 0:
                 write_transcripts(run_dir / "transcripts" / f"step_{step:06d}.jsonl", played)
             improved = False
@@ -318,7 +329,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                                 {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict(),
                                  "pool": pool.state_dict(), "curriculum": curriculum.state_dict(),
                                  "games": {name: game.state_dict() for name, game in games.items()},
-                                 "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best},
+                                 "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best,
+                                 "turn_phases": phases.state_dict() if phases else None},
                                 keep=keep)
 
             saving_started = time.perf_counter()
