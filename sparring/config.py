@@ -75,6 +75,9 @@ class ModelConfig:
         'Learner compute dtype: "bfloat16" autocasts on CPU with float32 master weights (fast only on CPUs '
         'with AVX512-BF16 or AMX); "float32" computes in float32.',
     )
+    device: str = option(
+        "cpu", 'Where the policy and its learner run: "cpu", or "cuda" / "cuda:N" on a GPU machine (the whole model '
+               'on one device).')
     lora: bool = option(True, "Train LoRA adapters (peft) instead of all weights.")
     lora_r: int = option(16, "LoRA rank.")
     lora_alpha: int = option(32, "LoRA scale numerator: adapter outputs are scaled by lora_alpha / lora_r.")

@@ -99,11 +99,14 @@ class VLLMBackend(Backend):
         self.eos = eos_ids(model, tokenizer)
         self._folder = tempfile.TemporaryDirectory(prefix="sparring-vllm-")
         _write_plain_model(model, tokenizer, self._folder.name)
+        import torch
+
+        on_gpu = {"gpu_memory_utilization": 0.4} if torch.cuda.is_available() else {}  # the learner shares the GPU
         try:
             with _rng_kept():  # vLLM seeds torch, numpy and random at start-up; the run's streams must not move
                 self.llm = LLM(model=self._folder.name, dtype=dtype, enforce_eager=True, block_size=32,
                                enable_prefix_caching=True, max_model_len=max_model_len, seed=seed,
-                               logprobs_mode="processed_logprobs")
+                               logprobs_mode="processed_logprobs", **on_gpu)
         except Exception as exc:  # noqa: BLE001 - any start-up failure becomes one line
             raise SparringError(f"vLLM could not start: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                                 " (check free memory, VLLM_CPU_KVCACHE_SPACE in GB, or use rollout.backend=hf)") from None

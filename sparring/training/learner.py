@@ -52,8 +52,8 @@ def truncated_is_weights(learner: torch.Tensor, sampler: torch.Tensor, mask: tor
     return ratio.clamp(max=cap), float(((ratio > cap).float() * mask).sum())
 
 
-def padded(rows: list[list[float]], width: int) -> torch.Tensor:
-    return torch.tensor([row + [0.0] * (width - len(row)) for row in rows])
+def padded(rows: list[list[float]], width: int, device=None) -> torch.Tensor:
+    return torch.tensor([row + [0.0] * (width - len(row)) for row in rows], device=device)
 
 
 class Learner:
@@ -65,6 +65,7 @@ class Learner:
         self.trainer = trainer
         self.temperature = temperature
         self.autocast = autocast_bf16
+        self.device = next(model.parameters()).device
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=trainer.lr, weight_decay=trainer.weight_decay, fused=True)
         warmup = max(1, trainer.warmup_steps)
@@ -74,7 +75,7 @@ class Learner:
         self.watch = Stopwatch()  # seconds in forward passes, backward passes and optimiser updates
 
     def _compute(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
 
     def _reference(self):
         """The reference policy: under LoRA the base model with adapters disabled."""
@@ -114,7 +115,7 @@ class Learner:
         logps = self._answer_logps(chunk)
         terms = [answer_kl(lp, magnet[k] if magnet is not None else None)
                  for k, lp in enumerate(logps) if lp.numel() >= 2]
-        return torch.stack(terms).sum() / len(chunk) if terms else torch.zeros(())
+        return torch.stack(terms).sum() / len(chunk) if terms else torch.zeros((), device=self.device)
 
     def step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
         """Run the PPO epochs over `samples` (learner step `step`, for coefficient schedules); return statistics."""
@@ -148,7 +149,7 @@ class Learner:
                 if epoch == 0:
                     old.append(logp.detach())
                     ent_sum += float((ent.detach() * mask).sum())
-                    sampled = padded([s.sampling_logprobs for s in chunk], mask.shape[1])
+                    sampled = padded([s.sampling_logprobs for s in chunk], mask.shape[1], self.device)
                     drift_sum += float(((old[i] - sampled).abs() * mask).sum())
                     weights, capped = truncated_is_weights(old[i], sampled, mask, self.algo.is_cap)
                     is_weights.append(weights)
@@ -156,7 +157,7 @@ class Learner:
                 weight = (float(mask.sum()) / max(1, total_tokens) if self.algo.aggregation == "token_mean"
                           else len(chunk) / len(samples))
                 loss, part = policy_loss(
-                    logp, old[i], torch.tensor([s.advantage for s in chunk]), mask,
+                    logp, old[i], torch.tensor([s.advantage for s in chunk], device=self.device), mask,
                     kind=self.algo.loss, clip=self.algo.clip, dual_clip=self.algo.dual_clip,
                     ref_logprobs=ref[i] if ref else None, kl_coef=self.algo.kl_coef,
                     entropy=ent if entropy_coef else None, entropy_coef=entropy_coef,
