@@ -4,8 +4,9 @@ GRPOTrainer step, and achieved FLOP/s versus a torch matmul peak measured in the
     .venv/bin/python benchmarks/learner.py          # B=8, P=128, C=32; LoRA and full; fp32 (+ bf16 if native)
     .venv/bin/python benchmarks/learner.py --batch 2 --prompt-len 32 --completion-len 8 --threads 1  # smoke run
     .venv/bin/python benchmarks/learner.py --shared 96 --modes lora    # prompts share their first 96 tokens
-    .venv/bin/python benchmarks/learner.py --batch 8 --prompt-len 115 --shared 80 --completion-len 3 --modes lora
-                                                    # demo-shaped (Kuhn Poker prompts, "short" template)
+    .venv/bin/python benchmarks/learner.py --batch 8 --prompt-len 144 --shared 99 --completion-len 3 --modes lora
+                # demo-shaped: Kuhn Poker prompts under the "short" template are 143-145 tokens, all sharing
+                # their first 99 (chat template, system text, game, rules); answers are 2-3 tokens
     add --epochs 1,2 for the 2-epoch rows, --dtypes fp32,bf16 to force bf16-autocast rows, --json OUT to save
 
 Workload (identical for every row): B samples, each a prompt of P and a completion of C random token
