@@ -116,15 +116,18 @@ def test_liars_dice_prompt_shows_own_dice_only():
 
 
 def test_mafia_secrets_stay_with_those_told(mafia_matches):
+    seen = set()
     for game, match, _, _ in mafia_matches:
         mafia = set(match.mafia)
         for turn in match.turns:
             role = match.role(turn.seat)
             if turn.seat not in mafia:
-                assert "fellow Mafia" not in turn.prompt and "Mafia only" not in turn.prompt
+                assert "fellow Mafia" not in turn.prompt and "(Mafia only)" not in turn.prompt
                 assert not any(f"player_{m}, Mafia" in turn.prompt for m in mafia)
-            assert ("You investigated" in turn.prompt) <= (role == "Detective")
-            assert ("You protected" in turn.prompt) <= (role == "Doctor")
+            assert ("you investigated" in turn.prompt) <= (role == "Detective")
+            assert ("you protected" in turn.prompt) <= (role == "Doctor")
+        seen.update(t.prompt.count("you investigated") for t in match.turns if match.role(t.seat) == "Detective")
+    assert max(seen) >= 2  # the Detective keeps every result it learned
 
 
 def test_villager_prompt_does_not_depend_on_the_others_roles():

@@ -11,8 +11,8 @@ Nobody learns a dead player's role (TextArena does not announce it).
 Moves: night and vote turns name a player (``player_3``; the targets TextArena lists for the phase);
 a discussion turn is free text, the answer's content, at most `MESSAGE_CHARS` characters, which
 everyone hears. The discussion (three rounds a day, every living player speaking each round) would
-make prompts grow without bound, so a prompt shows the latest `history_shown` events (messages,
-votes, deaths) the seat may see. Returns are TextArena's: +1 for every member of the winning team
+make prompts grow without bound, so a prompt shows only the latest `history_shown` messages and day
+votes; the deaths and the seat's own night knowledge (a handful each) are always shown in full. Returns are TextArena's: +1 for every member of the winning team
 (Village or Mafia), -1 for every other player.
 """
 
@@ -34,7 +34,9 @@ class MafiaMatch(TextArenaMatch):
 
     def __init__(self, game: SecretMafia, seed: int, rules: MatchRules):
         super().__init__(game, seed, rules)
-        self.events: list[tuple[frozenset[int] | None, str]] = []  # (who may see it: None = everyone, text)
+        # (who may see it: None = everyone, kind: "talk" | "death" | "night", text), in order
+        self.events: list[tuple[frozenset[int] | None, str, str]] = []
+        self.day = 0  # days begun so far
 
     # -- engine state, read-only ---------------------------------------------------------------
     @property
@@ -91,26 +93,29 @@ class MafiaMatch(TextArenaMatch):
     def _engine_apply(self, move: str) -> None:
         seat, phase, before = self.current_seat(), self.phase, self.alive
         super()._engine_apply(move)
+        night, day = f"night {self.day + 1}", f"day {self.day}"
         if phase == "Day-Discussion":
-            self.events.append((None, f"player_{seat} says: {move}"))
+            self.events.append((None, "talk", f"{day}, player_{seat} says: {move}"))
         elif phase == "Day-Voting":
-            self.events.append((None, f"player_{seat} votes to eliminate {move}."))
+            self.events.append((None, "talk", f"{day}, player_{seat} votes to eliminate {move}."))
         elif phase == "Night-Mafia":
-            self.events.append((frozenset(self.mafia), f"(night, Mafia only) player_{seat} votes to kill {move}."))
+            self.events.append((frozenset(self.mafia), "night", f"{night} (Mafia only): player_{seat} votes to kill {move}."))
         elif phase == "Night-Doctor":
-            self.events.append((frozenset([seat]), f"(night, to you only) You protected {move}."))
+            self.events.append((frozenset([seat]), "night", f"{night}: you protected {move}."))
         else:
             verdict = "is" if self.role(int(move.removeprefix("player_"))) == "Mafia" else "is not"
-            self.events.append((frozenset([seat]), f"(night, to you only) You investigated {move}: {verdict} Mafia."))
+            self.events.append((frozenset([seat]), "night", f"{night}: you investigated {move}: {verdict} Mafia."))
         for dead in sorted(set(before) - set(self.alive)):
-            how = "was eliminated by vote" if phase == "Day-Voting" else "was killed during the night"
-            self.events.append((None, f"player_{dead} {how}."))
-        if phase.startswith("Night") and self.phase == "Day-Discussion" and before == self.alive:
-            self.events.append((None, "No one was killed tonight."))
+            how = f"was eliminated by vote on {day}" if phase == "Day-Voting" else f"was killed in {night}"
+            self.events.append((None, "death", f"player_{dead} {how}."))
+        if phase.startswith("Night") and self.phase == "Day-Discussion":
+            if before == self.alive:
+                self.events.append((None, "death", f"No one was killed in {night}."))
+            self.day += 1
 
     # -- what a seat sees ----------------------------------------------------------------------
-    def visible_events(self, seat: int) -> list[str]:
-        return [text for audience, text in self.events if audience is None or seat in audience]
+    def visible_events(self, seat: int, kind: str) -> list[str]:
+        return [text for audience, k, text in self.events if k == kind and (audience is None or seat in audience)]
 
     def observation_text(self, seat: int) -> str:
         team = "Mafia" if self.role(seat) == "Mafia" else "Village"
@@ -119,18 +124,23 @@ class MafiaMatch(TextArenaMatch):
             others = [f"player_{s}" for s in self.mafia if s != seat]
             lines.append(f"Your fellow Mafia: {', '.join(others) or 'none'}.")
         lines.append("Alive: " + ", ".join(f"player_{s}" for s in self.alive) + ".")
-        recent = self.visible_events(seat)[-self.history_shown:]
-        lines.append("Recent events:" if recent else "Recent events: none yet.")
-        lines += [f"  {event}" for event in recent]
-        lines.append(self.INSTRUCTIONS[self.phase])
+        for title, kind, shown in (("Your night actions", "night", None), ("Deaths", "death", None),
+                                   (f"Latest talk and votes (up to {self.history_shown})", "talk", self.history_shown)):
+            events = self.visible_events(seat, kind)
+            events = events[-shown:] if shown else events
+            if events:
+                lines.append(f"{title}:")
+                lines += [f"  {event}" for event in events]
+        when = f"night {self.day + 1}" if self.phase.startswith("Night") else f"day {self.day}"
+        lines.append(f"Now, {when}: {self.INSTRUCTIONS[self.phase]}")
         return "\n".join(lines)
 
     INSTRUCTIONS = {
-        "Night-Mafia": "Night: name the player the Mafia should kill.",
-        "Night-Doctor": "Night: name the player to protect from the Mafia tonight.",
-        "Night-Detective": "Night: name the player to investigate.",
-        "Day-Discussion": f"Day discussion: say something to everyone (at most {MESSAGE_CHARS} characters).",
-        "Day-Voting": "Day vote: name the player to eliminate.",
+        "Night-Mafia": "name the player the Mafia should kill.",
+        "Night-Doctor": "name the player to protect from the Mafia tonight.",
+        "Night-Detective": "name the player to investigate.",
+        "Day-Discussion": f"discussion; say something to everyone (at most {MESSAGE_CHARS} characters).",
+        "Day-Voting": "vote; name the player to eliminate.",
     }
 
     def submit(self, text: str, prompt: str | None = None, **extra: Any) -> Turn:
