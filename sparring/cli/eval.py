@@ -246,7 +246,8 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     league.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     league.add_argument("--fixed", nargs="*", default=[], help="fixed players to include, e.g. random cfr")
     league.add_argument("--game", help="game (default: the first run's first game)")
-    league.add_argument("--matches", type=int, default=20, help="matches per pair, seats alternating")
+    league.add_argument("--matches", type=int, default=20, help="matches per pair, seats alternating (a game of more than two seats: rounds, "
+                        "every player plays in each)")
     league.add_argument("--out", help="folder for league.json and league_matrix.png (default: RUN_DIR/league)")
     _add_lm_flags(league)
     league.set_defaults(run=cmd_league)

@@ -8,6 +8,9 @@ played). From the outcomes:
 - OpenSkill (Plackett-Luce), updated match by match in a seeded shuffled order: mu +- 2 sigma;
 - the cross-play matrix: mean return of the row player against the column player.
 
+On a game of more than two seats, players meet in rotating groups instead and OpenSkill rates the
+match's teams together (`sparring.evaluation.league_nplayer`).
+
 `LeagueResult.save(out_dir)` writes ``league.json`` (names, ratings, matrices, counts) and
 ``league_matrix.png`` (an annotated heatmap).
 """
@@ -29,7 +32,9 @@ from sparring.players.base import Player
 from sparring.seeding import stream_seed
 
 __all__ = ["LeagueEntry", "LeagueResult", "elo_ratings", "league_entries", "openskill_ratings",
-           "plot_matrix", "print_league", "run_league"]
+           "openskill_team_ratings", "plot_matrix", "print_league", "run_league"]
+
+Event = list[tuple[list[int], float]]  # one rated result: each team's entries and its result (higher: better)
 
 
 @dataclass
@@ -72,10 +77,18 @@ class LeagueResult:
     draws: np.ndarray  # draws[i, j] == draws[j, i]
     mean_return: np.ndarray  # mean return of i against j (nan on the diagonal)
     records: list[tuple[int, int, float]] = field(default_factory=list)  # (i, j, score of i: 1, 0.5, 0)
+    events: list[Event] | None = None  # games of more than two seats: the team events OpenSkill rates
+    played: np.ndarray | None = None  # games of more than two seats: matches each player sat in
 
     @property
     def matches(self) -> np.ndarray:
+        """Pairwise results between i and j (with more than two seats: pairs on different teams)."""
         return self.wins + self.wins.T + self.draws
+
+    def match_counts(self) -> list[int]:
+        """The matches each player played."""
+        counts = self.matches.sum(axis=1) if self.played is None else self.played
+        return [int(c) for c in counts]
 
     def elo(self, bootstrap: int = 200, seed: int = 0) -> list[tuple[float, float, float]]:
         """(Elo, 95% low, 95% high) per player."""
@@ -83,6 +96,8 @@ class LeagueResult:
 
     def openskill(self) -> list[tuple[float, float]]:
         """(mu, sigma) per player."""
+        if self.events is not None:
+            return openskill_team_ratings(self.events, len(self.names))
         return openskill_ratings(self.records, len(self.names))
 
     def to_json(self) -> dict[str, Any]:
@@ -92,8 +107,8 @@ class LeagueResult:
             "game": self.game,
             "players": [
                 {"name": name, "elo": e[0], "elo_low": e[1], "elo_high": e[2], "openskill_mu": s[0],
-                 "openskill_sigma": s[1], "matches": int(self.matches[i].sum())}
-                for i, (name, e, s) in enumerate(zip(self.names, elo, skill))
+                 "openskill_sigma": s[1], "matches": played}
+                for name, e, s, played in zip(self.names, elo, skill, self.match_counts())
             ],
             "mean_return": [[None if np.isnan(v) else float(v) for v in row] for row in self.mean_return],
             "wins": self.wins.astype(int).tolist(),
@@ -106,20 +121,22 @@ class LeagueResult:
         out.mkdir(parents=True, exist_ok=True)
         data = out / "league.json"
         data.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        against = "vs column player" if self.events is None else "in matches with column player"
         png = plot_matrix(self.names, self.mean_return, out / "league_matrix.png",
-                          title=f"{self.game}: mean return of row player vs column player")
+                          title=f"{self.game}: mean return of row player {against}")
         return [data, png]
 
 
 def run_league(entries: list[LeagueEntry], game: str, matches: int = 20, seed: int = 0,
                rules: MatchRules = EVALUATION_RULES, concurrency: int = 32,
                lm_options: dict[str, Any] | None = None, progress: bool = False) -> LeagueResult:
-    """Every entry plays every other `matches` times (seats alternating)."""
+    """Every entry plays every other `matches` times (seats alternating). On a game of more than two
+    seats, `matches` rounds of rotating groups instead (`sparring.evaluation.league_nplayer`)."""
     from sparring.games import make_game
     from sparring.players import make_player
 
     if matches < 1:
-        raise SparringError("a league needs at least one match per pair")
+        raise SparringError("a league needs at least one match per pair (or round)")
     language_game = make_game(game)
     players: list[Player] = []
     for index, entry in enumerate(entries):
@@ -130,13 +147,21 @@ def run_league(entries: list[LeagueEntry], game: str, matches: int = 20, seed: i
             player = make_player(entry.spec, seed=stream_seed(seed, "players", 0, index), **options)
         player.name = entry.name
         players.append(player)
+    from sparring.evaluation.evaluate import _progress
+
+    if language_game.num_seats != 2:
+        from sparring.evaluation.league_nplayer import run_nplayer_league
+
+        with _progress(progress) as bar:
+            groups = matches * -(-len(players) // language_game.num_seats)
+            task = bar.add_task(f"league on {language_game.name}", total=groups, stats="")
+            return run_nplayer_league(language_game, players, matches, seed, rules, concurrency,
+                                      on_match=lambda _: bar.advance(task))
     n = len(players)
     wins, draws = np.zeros((n, n)), np.zeros((n, n))
     mean_return = np.full((n, n), np.nan)
     records: list[tuple[int, int, float]] = []
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-
-    from sparring.evaluation.evaluate import _progress
 
     with _progress(progress) as bar:
         task = bar.add_task(f"league on {game}", total=len(pairs) * matches, stats="")
@@ -197,21 +222,35 @@ def elo_ratings(records: list[tuple[int, int, float]], n: int, bootstrap: int = 
 
 
 def openskill_ratings(records: list[tuple[int, int, float]], n: int, seed: int = 0) -> list[tuple[float, float]]:
-    """OpenSkill Plackett-Luce (mu, sigma) per player.
+    """OpenSkill Plackett-Luce (mu, sigma) per player from two-player (i, j, score of i) records."""
+    return openskill_team_ratings([[([i], score), ([j], 1.0 - score)] for i, j, score in records], n, seed)
 
-    OpenSkill updates match by match, so its numbers depend on the order; a league plays pair
-    after pair, which would favour whoever played last. The records are therefore replayed in
-    a seeded random order.
+
+def openskill_team_ratings(events: list[Event], n: int, seed: int = 0) -> list[tuple[float, float]]:
+    """OpenSkill Plackett-Luce (mu, sigma) per player from multi-team events (`rate` with ranks; tied
+    results share a rank).
+
+    OpenSkill updates event by event, so its numbers depend on the order; a league plays pair
+    after pair (or round after round), which would favour whoever played last. The events are
+    therefore replayed in a seeded random order. A player seated more than once in one event
+    (fewer players than seats) gets the mean of its updated copies.
     """
     from openskill.models import PlackettLuce
 
     model = PlackettLuce()
     ratings = [model.rating(name=str(k)) for k in range(n)]
-    order = np.random.default_rng(seed).permutation(len(records))
-    for k in order:
-        i, j, score = records[k]
-        ranks = [0, 0] if score == 0.5 else ([0, 1] if score == 1.0 else [1, 0])
-        [[ratings[i]], [ratings[j]]] = model.rate([[ratings[i]], [ratings[j]]], ranks=ranks)
+    for k in np.random.default_rng(seed).permutation(len(events)):
+        teams = events[k]
+        results = sorted((result for _, result in teams), reverse=True)
+        ranks = [results.index(result) for _, result in teams]
+        rated = model.rate([[ratings[e] for e in members] for members, _ in teams], ranks=ranks)
+        updated: dict[int, list[Any]] = {}
+        for (members, _), team in zip(teams, rated):
+            for entry, rating in zip(members, team):
+                updated.setdefault(entry, []).append(rating)
+        for entry, copies in updated.items():
+            ratings[entry] = model.rating(mu=float(np.mean([r.mu for r in copies])),
+                                          sigma=float(np.mean([r.sigma for r in copies])), name=str(entry))
     return [(float(r.mu), float(r.sigma)) for r in ratings]
 
 
@@ -261,9 +300,9 @@ def print_league(result: LeagueResult, console=None) -> None:
                   box=box.SIMPLE_HEAD)
     for column in ("rank", "player", "Elo", "Elo 95%", "OpenSkill", "score", "matches"):
         table.add_column(column, justify="left" if column == "player" else "right")
-    matches = result.matches
+    matches, played = result.matches, result.match_counts()
     for rank, k in enumerate(sorted(range(len(result.names)), key=lambda k: -elo[k][0]), 1):
         score = (result.wins[k].sum() + 0.5 * result.draws[k].sum()) / max(1, matches[k].sum())
         table.add_row(str(rank), result.names[k], f"{elo[k][0]:+.0f}", f"[{elo[k][1]:+.0f}, {elo[k][2]:+.0f}]",
-                      f"{skill[k][0]:.1f} ± {2 * skill[k][1]:.1f}", f"{score:.2f}", str(int(matches[k].sum())))
+                      f"{skill[k][0]:.1f} ± {2 * skill[k][1]:.1f}", f"{score:.2f}", str(played[k]))
     console.print(table)

@@ -20,11 +20,14 @@ def first_class_games() -> dict[str, LanguageGame]:
 
     from sparring.games.hanabi import load_hanabi
     from sparring.games.spy import SpyGame
+    from sparring.games.textarena_liars_dice import LiarsDice
+    from sparring.games.textarena_mafia import SecretMafia
 
     games = {name: load_openspiel_game(name) for name in FIRST_CLASS_VIEWS}
     games.update({name: load_hanabi(name) for name in ("tiny_hanabi", "hanabi")})
     games[SpyGame.name] = SpyGame()
     games.update(TEXTARENA_GAMES)
+    games.update({game.name: game for game in (LiarsDice(), SecretMafia())})
     games[TaskGame.name] = TaskGame()
     return games
 

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, Iterator
 
+from sparring.errors import SparringError
 from sparring.games.answer import extract_answer, normalise
 from sparring.games.base import TRAINING_RULES, LanguageGame, Match, MatchRules, Turn
 
@@ -45,7 +46,7 @@ class EngineRejectedMove(RuntimeError):
 
 
 class TextArenaMatch(Match):
-    """A match on one raw TextArena two-player environment."""
+    """A match on one raw TextArena environment (two seats or, for `PartyGame`s, more)."""
 
     game: TextArenaGame
 
@@ -142,6 +143,26 @@ class TextArenaGame(LanguageGame):
 
     def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> TextArenaMatch:
         return self.match_class(self, seed, rules)
+
+
+class PartyGame(TextArenaGame):
+    """A TextArena environment for a variable number of players (`NAME@N`): seats ``player_0`` to
+    ``player_{N-1}``; `seat_range` is what TextArena accepts, `default_seats` the plain name's count."""
+
+    base_name: str
+    seat_range: range
+    default_seats: int
+
+    def __init__(self, seats: int | None = None):
+        seats = self.default_seats if seats is None else seats
+        if seats not in self.seat_range:
+            raise SparringError(f"{self.base_name} is played by {self.seat_range.start} to "
+                                f"{self.seat_range.stop - 1} players, not {seats}")
+        self.roles = tuple(f"player_{i}" for i in range(seats))
+        self.name = self.base_name if seats == self.default_seats else f"{self.base_name}@{seats}"
+
+    def with_seats(self, seats: int) -> PartyGame:
+        return self if seats == self.num_seats else type(self)(seats)
 
 
 # --- Tic-tac-toe -------------------------------------------------------------------------------
