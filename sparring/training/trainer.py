@@ -40,7 +40,7 @@ from sparring.games.base import Turn
 from sparring.games.templates import answer_ids
 from sparring.players import Player, make_player
 from sparring.players.lm import LMPlayer
-from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout, is_learner_turn
+from sparring.players.rollout import MatchSpec, PlayedMatch, is_learner_turn
 from sparring.progress import progress_bar
 from sparring.seeding import stream_rng, stream_seed
 from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
@@ -51,6 +51,7 @@ from sparring.training.policy import build_policy
 from sparring.training.adapters import remove_opponent_adapter
 from sparring.training.pool import Opponent, OpponentPool, seating
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
+from sparring.training.runner import make_runner
 
 
 def lm_options(cfg: Config) -> dict:
@@ -77,7 +78,8 @@ class SelfPlay:
 
     Each group of matches draws its (game, role) arm from the curriculum and its opponent from
     the pool (or the configured fixed opponent); the policy takes the arm's seat. Against `self`
-    the policy takes every seat and every seat learns.
+    the policy takes every seat and every seat learns. `spec(i)` depends only on the step, `i` and
+    the curriculum's and pool's state, so a Ray worker holding copies of them seats the same matches.
     """
 
     def __init__(self, cfg: Config, policy: Player, pool: OpponentPool, curriculum: Curriculum,
@@ -90,11 +92,15 @@ class SelfPlay:
         self.rules = match_rules(cfg)
         self.step = step
         self.fixed = fixed
-        seed = cfg.trainer.seed
         self.arms = phase_arms(cfg.curriculum.phases, cfg.curriculum.phase_steps, games.values(), step)
-        if fixed is not None:
-            fixed.player.reseed(stream_seed(seed, "players", step, 0))
-        pool.reseed(stream_seed(seed, "players", step, 1))
+
+    def start_shard(self, shard: int) -> None:
+        """Re-seed the fixed players and torch's sampling RNG for one shard of this step (`training.shards`)."""
+        seed = self.cfg.trainer.seed
+        if self.fixed is not None:
+            self.fixed.player.reseed(stream_seed(seed, "shard_players", self.step, shard, 0))
+        self.pool.reseed(stream_seed(seed, "shard_players", self.step, shard, 1))
+        torch.manual_seed(stream_seed(seed, "sampling", self.step, shard))
 
     def spec(self, i: int) -> MatchSpec:
         group = i // self.cfg.rollout.group_size  # matches of a group share arm, opponent and deal
@@ -234,18 +240,20 @@ def train(cfg: Config, resume: bool = False) -> Path:
     else:
         save_config(cfg, run_dir / "config.yaml")
         log.truncate_after(-1)
-    rollout = Rollout(cfg.rollout.concurrency)
+    runner = make_runner(cfg, games)  # a Ray runner's actors end with it, also when the run fails
+    pending = runner.resume(state.get("runner")) if checkpoint else None
     started = time.perf_counter()
     with progress_bar() as bar:
         task = bar.add_task("self-play", total=cfg.trainer.steps, completed=start, stats="")
         for step in range(start + 1, cfg.trainer.steps + 1):
             # 1. Rollout: curriculum picks (game, role), the pool picks opponents; play until
-            #    enough policy turns are recorded.
-            t0 = time.perf_counter()
-            tokens_before = policy.tokens_generated + pool.tokens_generated
-            seats = SelfPlay(cfg, policy, pool, curriculum, games, step, fixed)
-            played = list(rollout.play(seats.spec, num_turns=cfg.rollout.turns_per_step, counts=seats.counts))
-            rollout_time = time.perf_counter() - t0
+            #    enough policy turns are recorded. A runner that plays ahead (ray, async) already
+            #    has this step in flight, seated and weighted as of the previous step.
+            if pending is None:
+                pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step, fixed), trained=step - 1)
+            rollouts = pending.result()
+            pending = None
+            played = rollouts.played
             for pm in played:
                 for seat in pm.spec.meta["learning_seats"]:
                     pool.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat))
@@ -255,6 +263,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             samples, tokens = turn_samples(played, answers)
             with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
+            if runner.ahead and step < cfg.trainer.steps:  # the next step plays while this one trains
+                pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step + 1, fixed), trained=step - 1)
 
             # 3. Learner: PPO epochs over the batch (an empty batch skips the update), pulled
             #    toward the magnet if there is one; then the moving magnet follows the policy.
@@ -272,8 +282,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 **pool.metrics(), **curriculum.metrics(), **game_metrics(games, played),
                 "matches": len(played), "samples": len(batch),
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
-                "rollout_tokens_per_s": (policy.tokens_generated + pool.tokens_generated - tokens_before) / rollout_time,
-                "rollout_turns_per_s": len(samples) / rollout_time,
+                "rollout_tokens_per_s": rollouts.tokens / rollouts.seconds,
+                "rollout_turns_per_s": len(samples) / rollouts.seconds,
+                "staleness": rollouts.staleness, **rollouts.metrics,
                 "wall_time": time.perf_counter() - started,
             }
             if cfg.trainer.transcripts_every and step % cfg.trainer.transcripts_every == 0:
@@ -300,7 +311,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                                 {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict(),
                                  "pool": pool.state_dict(), "curriculum": curriculum.state_dict(),
                                  "games": {name: game.state_dict() for name, game in games.items()},
-                                 "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best},
+                                 "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best,
+                                 "runner": pending.state_dict() if pending else None},
                                 keep=keep)
 
             if step % cfg.trainer.save_every == 0 or step == cfg.trainer.steps:
@@ -308,6 +320,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             if cfg.trainer.keep_best and improved:
                 save(run_dir / "best", 1)
             bar.update(task, completed=step, stats=progress_stats(metrics))
+    runner.close()
     log.close()
     if cfg.trainer.final_eval_matches and arena_games(games):
         final_evaluation(cfg, policy, arena_games(games), run_dir)
