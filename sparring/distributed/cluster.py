@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 from sparring.errors import SparringError
@@ -16,12 +17,27 @@ def import_ray() -> Any:
     return ray
 
 
+def reachable(address: str, timeout: float = 5.0) -> bool:
+    """Whether host:port of a cluster address accepts a TCP connection (Ray itself retries for minutes)."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return True  # "auto" and the like: Ray resolves them
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def connect(cfg: Any) -> bool:
     """Make sure this process is connected to Ray (config `ray` section); True if Ray was started here."""
     ray = import_ray()
     if ray.is_initialized():
         return False
     address = cfg.address or os.environ.get("RAY_ADDRESS")
+    if address and not reachable(address):
+        raise SparringError(f"cannot connect to the Ray cluster at {address} (nothing answers there; is `ray start "
+                            "--head` running, and is ray.address or RAY_ADDRESS right?)")
     try:
         if address:
             ray.init(address=address, log_to_driver=False)

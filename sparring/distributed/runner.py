@@ -9,6 +9,7 @@ seeds, so the retry plays exactly the matches the dead worker would have.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
@@ -25,13 +26,25 @@ from sparring.training.trainer import match_rules
 
 
 class RayRunner:
-    """Plays steps on Ray actors; `ahead` (ray.mode=async) lets the trainer submit the next step early."""
+    """Plays steps on Ray actors; `ahead` (ray.mode=async) lets the trainer submit the next step early.
+
+    One runner is live per process: a new one first closes a previous run's, which a failed run leaves
+    behind (its traceback keeps it alive) with its workers still holding their CPUs.
+    """
+
+    _live: weakref.ref | None = None
 
     def __init__(self, cfg: Config, games: dict[str, LanguageGame], worker_class: type = RolloutWorker):
         stateful = [name for name, game in games.items() if type(game).state_dict is not LanguageGame.state_dict]
         if stateful:
             raise SparringError(f"runner=ray cannot play {', '.join(stateful)} yet: its matches change the game's "
                                 "state (a task buffer) during a step, which workers do not share; use runner=local")
+        previous = RayRunner._live() if RayRunner._live else None
+        if previous is not None:
+            previous.close()
+        self.workers: list[Any] = []
+        self.started_ray = False
+        RayRunner._live = weakref.ref(self)
         self.cfg = cfg
         self.games = games
         self.rules = match_rules(cfg)
@@ -52,8 +65,8 @@ class RayRunner:
         try:
             return ray.get(refs)
         except ray.exceptions.RayActorError as err:
-            raise SparringError(f"a rollout worker died more than ray.max_restarts={self.cfg.ray.max_restarts} "
-                                f"times: {str(err).strip().splitlines()[0]}") from None
+            raise SparringError(f"a rollout worker failed (or died more than ray.max_restarts="
+                                f"{self.cfg.ray.max_restarts} times): {str(err).strip().splitlines()[0]}") from None
 
     def submit(self, seats: Any, trained: int) -> RayPending:
         """Send the step of `seats` to the workers with the policy's current weights (`trained` updates old)."""
@@ -89,8 +102,9 @@ class RayRunner:
         for worker in self.workers:
             ray.kill(worker)
         self.workers = []
-        if self.started_ray:
+        if self.started_ray and ray.is_initialized():
             ray.shutdown()
+        self.started_ray = False
 
 
 class RayPending:
