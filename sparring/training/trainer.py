@@ -9,9 +9,10 @@
 
 Randomness is derived, never drifting, from named streams (`sparring.seeding`): match group g
 of step s draws its chance events, its (game, role) arm and its opponent from three independent
-streams indexed by (s, g), fixed players are re-seeded from a fourth indexed by s, and torch's RNG
-(sampling) lives in the checkpoint. So a deal never depends on which arm or opponent was drawn,
-and a resumed run replays exactly what the uninterrupted run would have done.
+streams indexed by (s, g); each shard k of the step (`training.shards`) re-seeds the fixed players
+and torch's RNG (LM sampling) from streams indexed by (s, k). So a deal never depends on which arm
+or opponent was drawn, a resumed run replays exactly what the uninterrupted run would have done,
+and a shard plays the same matches on a Ray worker as in this process (`training.runner`).
 """
 
 from __future__ import annotations
