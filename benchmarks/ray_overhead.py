@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s")
+TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s", "trained_turns_per_s")
 
 
 def run(name: str, root: Path, overrides: list[str]) -> dict:
@@ -39,7 +39,7 @@ def run(name: str, root: Path, overrides: list[str]) -> dict:
     steps = [b - a for a, b in zip(walls, walls[1:])]
     return {
         "name": name, "startup": total - walls[-1], "first": walls[0], "step": sum(steps) / len(steps),
-        "metrics": [{k: v for k, v in m.items() if k not in TIMING and not k.startswith("ray/")} for m in metrics],
+        "metrics": [{k: v for k, v in m.items() if k not in TIMING and not k.startswith(("ray/", "time/"))} for m in metrics],
         "transcripts": sorted(p.read_text() for p in (run_dir / "transcripts").glob("*.jsonl")),
     }
 

@@ -30,6 +30,9 @@ Configurations:
 - ``engine@C``: ``sparring.players.rollout.Rollout(C).play`` with an ``LMPlayer``: every pending LM turn
   of up to C live matches goes into one batched ``generate`` per round (C is capped by
   ``--matches``; the table shows the effective value).
+- ``vllm@C``: the same engine with the LMPlayer on the vLLM backend (``rollout.backend=vllm``:
+  in-process vLLM, fp32, prefix caching); its engine start-up is outside the timed part, like model
+  loading. Left out with ``--no-vllm``.
 
 Counting, identical for both: an *action* is one LM turn (one answer submitted to a match,
 valid or not); *generated tokens* are the tokens the model produced for that answer, up to and
@@ -198,7 +201,8 @@ def run_configuration(args: argparse.Namespace, name: str) -> dict[str, Any]:
 
     model, tokenizer = load_model(args.model)
     lm = LMPlayer(model, tokenizer, template=args.template, max_new_tokens=args.max_new_tokens,
-                  temperature=args.temperature, name=f"lm:{args.model}")
+                  temperature=args.temperature, name=f"lm:{args.model}",
+                  backend="vllm" if name.startswith("vllm@") else "hf")
     game = make_game(args.game)
     rules = TRAINING_RULES
     concurrency = 0 if name == "naive" else int(name.split("@")[1])
@@ -316,7 +320,7 @@ def print_report(settings: dict[str, Any], info: dict[str, Any], rows: list[dict
                    "wall s", "in generate s", "peak RSS MB", "run +MB", "actions/s vs naive", "tok/s vs naive"):
         table.add_column(column, justify="left" if column == "config" else "right")
     for row in rows:
-        label = row["config"] if row["concurrency"] is None or row["config"] == f"engine@{row['concurrency']}" \
+        label = row["config"] if row["concurrency"] is None or row["config"].endswith(f"@{row['concurrency']}") \
             else f"{row['config']} (runs {row['concurrency']})"
         ratio_a = row["actions_per_s"] / naive["actions_per_s"] if naive else None
         ratio_t = row["tokens_per_s"] / naive["tokens_per_s"] if naive else None
@@ -331,15 +335,19 @@ def print_report(settings: dict[str, Any], info: dict[str, Any], rows: list[dict
                       "-" if ratio_a is None else f"{ratio_a:.2f}x", "-" if ratio_t is None else f"{ratio_t:.2f}x")
     console.print(table)
 
-    target_row = next((r for r in rows if r["config"] == f"engine@{TARGET_CONCURRENCY}"), None)
+    for target in (f"engine@{TARGET_CONCURRENCY}", f"vllm@{TARGET_CONCURRENCY}"):
+        report_target(console, naive, ratios, next((r for r in rows if r["config"] == target), None))
+    return ratios
+
+
+def report_target(console: Any, naive: dict | None, ratios: dict, target_row: dict | None) -> None:
     if naive and target_row:
         ratio = ratios[target_row["config"]]["actions_per_s"]
         verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
         note = "" if target_row["concurrency"] == TARGET_CONCURRENCY else \
             f" (only {target_row['concurrency']} matches were live: use --matches {TARGET_CONCURRENCY} or more)"
-        console.print(f"target: engine@{TARGET_CONCURRENCY} >= {TARGET_RATIO:g}x the naive loop in actions/s: "
+        console.print(f"target: {target_row['config']} >= {TARGET_RATIO:g}x the naive loop in actions/s: "
                       f"{ratio:.2f}x, {verdict}{note}")
-    return ratios
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -358,6 +366,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "what generate does by default) or answer (also transformers' stop_strings on "
                              "the answer's closing character: a stronger baseline, as early as the engine)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive loop")
+    parser.add_argument("--no-vllm", action="store_true", help="skip the vLLM row")
     parser.add_argument("--self-play", action="store_true", help="the LM in both seats (default: LM vs random)")
     parser.add_argument("--seed", type=int, default=0, help="match seeds start here; torch seed (default 0)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
@@ -399,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
               "competes for the CPU and the numbers will be slow and noisy (with 2+ torch threads on a "
               "busy machine, very slow: try --threads 1)", file=sys.stderr, flush=True)
     names = ([] if args.no_naive else ["naive"]) + [f"engine@{c}" for c in args.concurrency]
+    names += [] if args.no_vllm else [f"vllm@{TARGET_CONCURRENCY}"]
     rows = []
     for name in names:
         started = time.perf_counter()

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sparring.training.metrics import read_metrics
 
-TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s")
+TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s", "trained_turns_per_s")
 
 
 def compared(run: Path) -> tuple[list[dict], dict[str, str]]:
-    metrics = [{k: v for k, v in m.items() if k not in TIMING and not k.startswith("ray/")} for m in read_metrics(run)]
+    metrics = [{k: v for k, v in m.items() if k not in TIMING and not k.startswith(("ray/", "time/"))} for m in read_metrics(run)]
     return metrics, {p.name: p.read_text() for p in sorted((run / "transcripts").glob("*.jsonl"))}
 
 

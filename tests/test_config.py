@@ -166,3 +166,29 @@ def test_grpo_without_groups_is_a_one_line_error():
     assert load_config(None, ["algo.advantage=grpo", "rollout.group_size=4"]).rollout.group_size == 4
     with pytest.raises(ConfigError, match="rollout.group_size must be at least 1"):
         load_config(None, ["rollout.group_size=0"])
+
+
+@pytest.mark.parametrize("name, message", [
+    ("gpu", "is not a device name"),
+    ("mps", "sparring runs on cpu or cuda"),
+])
+def test_bad_model_device_is_one_line_error(name, message):
+    from sparring.errors import SparringError
+    from sparring.training.policy import policy_device
+
+    with pytest.raises(SparringError, match=message):
+        policy_device(name)
+    assert str(policy_device("cpu")) == "cpu"
+
+
+def test_cuda_device_without_a_gpu_is_one_line_error():
+    import torch
+
+    from sparring.errors import SparringError
+    from sparring.training.policy import policy_device
+
+    if torch.cuda.is_available():
+        assert policy_device("cuda").type == "cuda"
+    else:
+        with pytest.raises(SparringError, match="torch sees no CUDA device"):
+            policy_device("cuda")

@@ -12,6 +12,8 @@ from transformers import LogitsProcessor
 from sparring.errors import SparringError
 from sparring.games.answer import extract_answer
 from sparring.games.base import MatchRules, Observation
+from sparring.backends.base import Request
+from sparring.backends.hf import HFBackend
 from sparring.players.lm import AnswerStop, LMPlayer, lm_player_from_spec, sequence_logprobs
 from sparring.games.templates import TEMPLATES, render_prompt
 
@@ -134,11 +136,15 @@ class _Script(LogitsProcessor):
         return forced
 
 
-class ScriptedPlayer(LMPlayer):
+class ScriptedBackend(HFBackend):
     script: list[int] = []
 
-    def _logits_processors(self):
+    def warpers(self, sampling):
         return [_Script(self.script)]
+
+
+def ScriptedPlayer(model, tokenizer, **options) -> LMPlayer:
+    return LMPlayer(model, tokenizer, backend=ScriptedBackend(model, tokenizer), **options)
 
 
 def _closing_prefix(tokenizer, ids: list[int], answer_format: str) -> list[int]:
@@ -152,7 +158,7 @@ def test_generation_stops_once_the_answer_is_closed(tiny):
     model, tokenizer = tiny
     ids = tokenizer.encode("I pick [bet] since \\boxed{pass} is weak, more words follow", add_special_tokens=False)
     player = ScriptedPlayer(model, tokenizer, max_new_tokens=len(ids) + 5)
-    player.script = ids
+    player.backend.script = ids
     boxed, bracket = player.act_batch([observation(PROMPTS[0], "boxed"), observation(PROMPTS[1], "bracket")])
     assert boxed.extra["completion_ids"] == _closing_prefix(tokenizer, ids, "boxed")
     assert bracket.extra["completion_ids"] == _closing_prefix(tokenizer, ids, "bracket")
@@ -165,12 +171,12 @@ def test_generation_stops_at_eos_and_keeps_it_as_the_last_token(tiny):
     model, tokenizer = tiny
     ids = tokenizer.encode("no answer here", add_special_tokens=False)
     player = ScriptedPlayer(model, tokenizer, max_new_tokens=20)
-    player.script = ids + [tokenizer.eos_token_id] + ids
+    player.backend.script = ids + [tokenizer.eos_token_id] + ids
     (action,) = player.act_batch([observation(PROMPTS[0])])
     assert action.extra["completion_ids"] == ids + [tokenizer.eos_token_id]
     # "short" pre-fills the answer opener: the text is the opener plus what the model wrote.
     assert action.text == "\\boxed{no answer here" and action.extra["stop"] == "eos"
-    player.script = ids * 10
+    player.backend.script = ids * 10
     (action,) = player.act_batch([observation(PROMPTS[0])])
     assert action.extra["num_tokens"] == 20 and action.extra["stop"] == "length"
 
@@ -179,7 +185,7 @@ def test_stop_criterion_on_token_ids(tiny):
     _, tokenizer = tiny
     prompt = [5, 6, 7]
     completion = tokenizer.encode("so \\boxed{bet} and", add_special_tokens=False)
-    stop = AnswerStop(tokenizer, len(prompt), ["boxed", "bracket"], {tokenizer.eos_token_id})
+    stop = AnswerStop(tokenizer, len(prompt), [Request([], "boxed"), Request([], "bracket")], {tokenizer.eos_token_id})
     for k in range(1, len(completion) + 1):
         row = prompt + completion[:k]
         done = stop(torch.tensor([row, row]), None)

@@ -114,3 +114,23 @@ def test_token_logprobs_hand_value_and_matches_log_softmax():
     targets = torch.randint(0, 7, (2, 4), generator=gen)
     expected = logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     assert torch.allclose(token_logprobs(logits, targets), expected, atol=1e-6)
+
+
+def test_truncated_importance_weights_cap_and_count():
+    from sparring.training.learner import truncated_is_weights
+
+    learner = torch.tensor([[-1.0, -2.0, -0.5]])
+    sampler = torch.tensor([[-2.0, -2.0, -0.25]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    weights, capped = truncated_is_weights(learner, sampler, mask, cap=2.0)
+    assert torch.allclose(weights, torch.tensor([[2.0, 1.0, math.exp(-0.25)]]))
+    assert capped == 1.0  # e^1 > 2 on a real token; the padded token is not counted
+    assert truncated_is_weights(learner, sampler, mask, cap=0.0) == (None, 0.0)
+
+
+def test_token_weights_scale_each_tokens_policy_gradient():
+    logp = torch.tensor([[-1.0, -0.5]], requires_grad=True)
+    args = dict(mask=torch.ones(1, 2), kind="reinforce", aggregation="token_mean")
+    loss, _ = policy_loss(logp, logp.detach(), torch.tensor([2.0]), token_weights=torch.tensor([[0.5, 1.5]]), **args)
+    loss.backward()
+    assert torch.allclose(logp.grad, torch.tensor([[-2.0 * 0.5 / 2, -2.0 * 1.5 / 2]]))

@@ -19,7 +19,7 @@ from sparring.training.metrics import read_metrics  # noqa: E402
 from sparring.training.trainer import train  # noqa: E402
 
 CONFIG = Path(__file__).parents[1] / "configs" / "tiny_test.yaml"
-TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s")
+TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s", "trained_turns_per_s")
 # Two shards on two workers, a pool serving snapshots and a fixed player from the workers.
 SETTINGS = ("rollout.shards=2", "rollout.turns_per_step=12", "pool.rule=uniform", "pool.snapshot_every=1",
             "pool.fixed=[random]", "trainer.steps=3")
@@ -37,7 +37,7 @@ def cfg_for(run_dir, *overrides):
 
 
 def comparable(run):
-    return [{k: v for k, v in m.items() if k not in TIMING and not k.startswith("ray/")} for m in read_metrics(run)]
+    return [{k: v for k, v in m.items() if k not in TIMING and not k.startswith(("ray/", "time/"))} for m in read_metrics(run)]
 
 
 def transcripts(run):

@@ -100,7 +100,7 @@ def tiny_learner(tmp_path, *overrides):
                              "algo.ppo_epochs=1", f"trainer.run_dir={tmp_path}", *overrides])
     torch.manual_seed(0)
     model, tokenizer = build_policy(cfg.model)
-    return model, Learner(model, cfg.algo, cfg.trainer, tokenizer.pad_token_id, 1.0, autocast_bf16=False)
+    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
 
 
 def answered(advantage: float = 0.0) -> list[LearnerSample]:

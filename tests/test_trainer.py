@@ -19,7 +19,7 @@ from sparring.training.policy import build_policy
 from sparring.training.trainer import train
 
 CONFIG = Path(__file__).parents[1] / "configs" / "tiny_test.yaml"
-TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s")
+TIMING = ("wall_time", "rollout_tokens_per_s", "rollout_turns_per_s", "learner_tokens_per_s", "trained_turns_per_s")
 # Same thread count as this process (conftest), so float reductions run in the same order.
 ENV = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
 
@@ -36,7 +36,7 @@ def samples(advantages):
 def make_learner(cfg):
     torch.manual_seed(0)
     model, tokenizer = build_policy(cfg.model)
-    return model, Learner(model, cfg.algo, cfg.trainer, tokenizer.pad_token_id, 1.0, autocast_bf16=False)
+    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
 
 
 def snapshot(model):
@@ -95,7 +95,7 @@ def test_tiny_self_play_run_completes(tmp_path):
 
 
 def comparable(metrics):
-    return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics]
+    return [{k: v for k, v in m.items() if k not in TIMING and not k.startswith("time/")} for m in metrics]
 
 
 POOL_AND_SEC = ("games.names=[tic_tac_toe, kuhn_poker]", "pool.rule=prioritised", "pool.snapshot_every=1",
@@ -180,3 +180,16 @@ def test_a_fixed_lm_opponent_is_loaded_once_with_the_run_settings_and_its_turns_
         assert all(m["opponent"] == "lm:tiny:3" for m in matches)
     opponent = fixed_opponent(cfg).player
     assert (opponent.template, opponent.temperature, opponent.top_p) == ("spiral", 0.7, 0.9)
+
+
+def test_each_step_logs_where_its_time_went(tmp_path):
+    rows = read_metrics(train(tiny_cfg(tmp_path, "trainer.steps=2", "trainer.save_every=1")))
+    parts = ("generation", "rollout_other", "learner", "weight_sync", "evaluation", "checkpoint", "rest")
+    for row in rows:
+        assert all(row[f"time/{p}"] >= 0 for p in parts)
+        assert sum(row[f"time/{p}"] for p in parts) == pytest.approx(row["time/step"])
+        assert row["time/generation"] > 0 and row["time/learner"] > 0
+        inner = sum(row[f"time/learner.{p}"] for p in ("forward", "backward", "optimizer"))
+        assert 0 < inner <= row["time/learner"]
+        assert row["trained_turns_per_s"] == pytest.approx(row["samples"] / row["time/step"])
+    assert rows[0]["time/checkpoint"] == 0 and rows[1]["time/checkpoint"] > 0  # step 1's save, logged with step 2

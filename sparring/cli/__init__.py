@@ -34,7 +34,8 @@ def cmd_games(args: argparse.Namespace) -> None:
 
 
 def lm_options(args: argparse.Namespace) -> dict:
-    return {"template": args.template, "max_new_tokens": args.max_new_tokens, "temperature": args.temperature}
+    return {"template": args.template, "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
+            "backend": args.backend}
 
 
 def cmd_arena(args: argparse.Namespace) -> None:
@@ -43,13 +44,13 @@ def cmd_arena(args: argparse.Namespace) -> None:
     from sparring.players import make_player
     from sparring.progress import progress_bar
 
-    game = make_game(args.game)
+    game = make_game(args.game).with_seats(len(args.players))
     rules = replace(EVALUATION_RULES, answer_format=args.answer_format)
     players = tuple(make_player(name, seed=stream_seed(args.seed, "players", 0, k), **lm_options(args))
-                    for k, name in enumerate((args.player_a, args.player_b)))
+                    for k, name in enumerate(args.players))
     started = time.perf_counter()
     with progress_bar() as bar:
-        task = bar.add_task(f"{game.name}: {players[0].name} vs {players[1].name}", total=args.matches, stats="")
+        task = bar.add_task(f"{game.name}: {' vs '.join(p.name for p in players)}", total=args.matches, stats="")
 
         def advance(_played) -> None:
             tokens = sum(getattr(p, "tokens_generated", 0) for p in players)
@@ -65,7 +66,8 @@ def cmd_arena(args: argparse.Namespace) -> None:
 
 
 def print_arena(result) -> None:
-    table = Table(title=f"{result.game}: rates in % with 95% Wilson intervals; mean return with 95% CI")
+    table = Table(title=f"{result.game}: rates in % with 95% Wilson intervals; mean return with 95% CI",
+                  caption=result.shows)
     for column in ("player", "seat", "n", "win %", "draw %", "loss %", "invalid %", "mean return"):
         table.add_column(column, justify="right")
     for row in result.rows():
@@ -83,9 +85,11 @@ def cmd_play(args: argparse.Namespace) -> None:
     from sparring.players.fixed import HumanPlayer
 
     game = make_game(args.game)
+    if not 0 <= args.seat < game.num_seats:
+        raise SparringError(f"{game.name} has seats 0 to {game.num_seats - 1}, not {args.seat}")
     opponent = make_player(args.opponent, seed=stream_seed(args.seed, "players", 0, 1), **lm_options(args))
     human = HumanPlayer()
-    players = (human, opponent) if args.seat == 0 else (opponent, human)
+    players = [human if s == args.seat else opponent for s in range(game.num_seats)]
     rules = replace(EVALUATION_RULES, answer_format=args.answer_format)
 
     def report(played) -> None:
@@ -142,12 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--template", default="short", help="prompt template for lm: players")
         p.add_argument("--max-new-tokens", type=int, default=32)
         p.add_argument("--temperature", type=float, default=1.0)
+        p.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation engine of lm: players")
         p.add_argument("--seed", type=int, default=0)
 
-    arena = sub.add_parser("arena", help="play two players against each other, alternating seats")
+    arena = sub.add_parser("arena", help="play one player per seat against each other, rotating seats",
+                           description="One player per seat of the game (hanabi and spy take their seat count from "
+                                       "the players: sparring arena spy lm:default random random random); seats "
+                                       "rotate from match to match so every player takes every seat.")
     arena.add_argument("game")
-    arena.add_argument("player_a")
-    arena.add_argument("player_b")
+    arena.add_argument("players", nargs="+", metavar="PLAYER", help="one per seat, e.g. random mcts lm:default")
     arena.add_argument("--matches", type=int, default=100)
     arena.add_argument("--concurrency", type=int, default=32, help="matches played at once")
     arena.add_argument("--out", help="write every match as one JSONL record here")
@@ -157,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     play = sub.add_parser("play", help="play a game yourself in the terminal")
     play.add_argument("game")
     play.add_argument("--opponent", default="random")
-    play.add_argument("--seat", type=int, default=0, choices=[0, 1])
+    play.add_argument("--seat", type=int, default=0, help="your seat (0 moves first); the opponent takes the others")
     add_lm_flags(play)
     play.set_defaults(run=cmd_play)
     train = sub.add_parser("train", help="train a policy by self-play from a YAML config")

@@ -87,14 +87,17 @@ class RayRunner:
     def collect(self, job: RolloutJob, futures: list[Any]) -> Rollouts:
         results: list[ShardResult] = sorted(self._get(futures), key=lambda r: r.shard)
         busy: dict[int, float] = defaultdict(float)
+        generating: dict[int, float] = defaultdict(float)
         for r in results:
             worker = r.shard % len(self.workers)
             busy[worker] += r.seconds
+            generating[worker] += r.generation
             if r.pid != self.pids[worker]:
                 self.restarts += 1
                 self.pids[worker] = r.pid
         played = [unpack(record, self.games, self.rules) for r in results for record in r.matches]
-        return Rollouts(played, sum(r.tokens for r in results), max(busy.values()),
+        slowest = max(busy, key=busy.get)
+        return Rollouts(played, sum(r.tokens for r in results), busy[slowest], generating[slowest],
                         staleness=job.step - 1 - job.trained, metrics={"ray/worker_restarts": float(self.restarts)})
 
     def close(self) -> None:

@@ -44,6 +44,7 @@ class ShardResult:
     matches: list[MatchRecord]
     tokens: int
     seconds: float
+    generation: float  # of `seconds`, inside generate calls
     pid: int  # a new pid for the same worker = Ray restarted it
 
 
@@ -77,13 +78,16 @@ class RolloutWorker:
     def play(self, job: RolloutJob, shard: int) -> ShardResult:
         if job.trained != self.version:
             load_policy_weights(self.policy.model, job.weights)
+            self.policy.sync()  # into the generation engine (a no-op for HF, a weight reload for vLLM)
             self.version = job.trained
         self.pool.load_state_dict(job.pool)
         self.curriculum.load_state_dict(job.curriculum)
         seats = SelfPlay(self.cfg, self.policy, self.pool, self.curriculum, self.games, job.step, self.fixed)
         tokens = self.policy.tokens_generated + self.pool.tokens_generated
+        generation = self.policy.generation_seconds + self.pool.generation_seconds
         started = time.perf_counter()
         played = play_shard(seats, shard)
         seconds = time.perf_counter() - started
         tokens = self.policy.tokens_generated + self.pool.tokens_generated - tokens
-        return ShardResult(shard, [pack(pm) for pm in played], tokens, seconds, os.getpid())
+        generation = self.policy.generation_seconds + self.pool.generation_seconds - generation
+        return ShardResult(shard, [pack(pm) for pm in played], tokens, seconds, generation, os.getpid())

@@ -1,12 +1,19 @@
-"""Arena: two players meet over many matches, alternating seats; per-seat rates with intervals."""
+"""Arena: players meet over many matches, rotating seats; per-seat (and per-role) rates with intervals.
+
+With N seats and N players, match i seats player (s + i) mod N at seat s, so every player takes
+every seat equally often (two players: they alternate). Outcomes are team outcomes
+(`sparring.evaluation.stats.outcome`): in a cooperative game the one team "wins" when it scores
+above 0, and the mean return is its score.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sparring.errors import SparringError
 from sparring.games.base import EVALUATION_RULES, LanguageGame, MatchRules
 from sparring.players.base import Player
 from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout
@@ -45,31 +52,59 @@ class SeatTally:
         return row
 
 
+TallyKey = tuple[int, "int | str | None"]  # (player index, seat, a role dealt per match, or None: all)
+
+
+def _order(key: TallyKey) -> tuple:
+    where = key[1]
+    return (key[0], where is None, isinstance(where, str), where if isinstance(where, int) else 0, str(where))
+
+
 @dataclass
 class ArenaResult:
     game: str
-    players: tuple[str, str]
-    tallies: dict[tuple[int, int | None], SeatTally]  # (player index, seat or None for all)
+    players: tuple[str, ...]
+    tallies: dict[TallyKey, SeatTally]  # (player index, seat, role or None for all)
+    cooperative: bool = False
 
     def rows(self) -> list[dict]:
         rows = []
-        for (index, seat), tally in sorted(self.tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] is None, kv[0][1] or 0)):
-            rows.append({"player": self.players[index], "seat": "all" if seat is None else seat, **tally.summary()})
+        for (index, where), tally in sorted(self.tallies.items(), key=lambda kv: _order(kv[0])):
+            rows.append({"player": self.players[index], "seat": "all" if where is None else where, **tally.summary()})
         return rows
 
+    @property
+    def shows(self) -> str:
+        """What the outcome columns mean for this game (a table caption)."""
+        if self.cooperative:
+            return "cooperative: the seats are one team; win = the team scored above 0, mean return = its score"
+        if len(self.players) > 2:
+            return "win = the seat's team alone has the best return, draw = tied for best"
+        return "win = the better return, draw = equal returns"
 
-def tally_match(played: PlayedMatch, labels: list[int], tallies: dict[tuple[int, int | None], SeatTally]) -> None:
-    """Add one match to the tallies; `labels[seat]` says which player index sat there."""
-    returns = played.match.returns()
-    invalid = played.match.invalid_seats()
+
+def tally_match(played: PlayedMatch, labels: list[int], tallies: dict[TallyKey, SeatTally]) -> None:
+    """Add one match to the tallies; `labels[seat]` says which player index sat there. Games that deal
+    roles per match (the spy) also get a tally per (player, role)."""
+    match = played.match
+    returns, teams = match.returns(), match.teams()
+    invalid = match.invalid_seats()
     for seat, index in enumerate(labels):
-        for key in ((index, seat), (index, None)):
-            tallies.setdefault(key, SeatTally()).add(outcome(returns, seat), seat in invalid, returns[seat])
+        keys: list[TallyKey] = [(index, seat), (index, None)]
+        if match.role(seat) != match.game.roles[seat]:
+            keys.append((index, match.role(seat)))
+        for key in keys:
+            tallies.setdefault(key, SeatTally()).add(outcome(returns, seat, teams), seat in invalid, returns[seat])
+
+
+def seat_order(match_index: int, seats: int) -> list[int]:
+    """The player index at each seat of match `match_index`: a rotation, so seats are shared evenly."""
+    return [(seat + match_index) % seats for seat in range(seats)]
 
 
 def run_arena(
     game: LanguageGame,
-    players: tuple[Player, Player],
+    players: Sequence[Player],
     matches: int,
     seed: int = 0,
     rules: MatchRules = EVALUATION_RULES,
@@ -77,13 +112,15 @@ def run_arena(
     transcripts: Path | None = None,
     on_match: Callable[[PlayedMatch], None] | None = None,
 ) -> ArenaResult:
-    """Play `matches` matches, player 0 in seat 0 of even matches and seat 1 of odd ones."""
+    """Play `matches` matches, one player per seat, seats rotating (`seat_order`)."""
+    if len(players) != game.num_seats:
+        raise SparringError(f"{game.name} has {game.num_seats} seats; got {len(players)} players")
 
     def spec(i: int) -> MatchSpec:
-        order = [0, 1] if i % 2 == 0 else [1, 0]
+        order = seat_order(i, game.num_seats)
         return MatchSpec(game, [players[k] for k in order], seed + i, rules, {"labels": order})
 
-    tallies: dict[tuple[int, int | None], SeatTally] = {}
+    tallies: dict[TallyKey, SeatTally] = {}
     out = transcripts.open("w") if transcripts else None
     try:
         for played in Rollout(concurrency).play(spec, num_matches=matches):
@@ -95,4 +132,4 @@ def run_arena(
     finally:
         if out:
             out.close()
-    return ArenaResult(game.name, (players[0].name, players[1].name), tallies)
+    return ArenaResult(game.name, tuple(p.name for p in players), tallies, game.cooperative)

@@ -41,6 +41,8 @@ from sparring.seeding import stream_seed
 __all__ = ["append_rows", "default_opponents", "evaluate", "plays", "print_eval", "read_eval"]
 
 MCTS_OPPONENT = "mcts:100"
+GAME_METRICS = {"spy_win_rate": "spy win rate (as the spy)",
+                "civilian_accuracy": "civilian accuracy (its votes that named the spy)"}
 _LM_OPPONENTS: dict[tuple, Player] = {}  # lm: opponents (e.g. the initial model), kept across calls
 
 
@@ -55,6 +57,8 @@ def plays(opponent: str, game: LanguageGame) -> bool:
 
     kind = opponent.partition(":")[0]
     game_type = _engine_type(game)
+    if kind == "hanabi_rules":
+        return game_type is not None and game_type.short_name == "hanabi"
     if kind == "cfr":
         return game_type is not None and game_type.short_name in CFR_GAMES and game.name in CFR_GAMES
     if kind == "mcts":  # MCTS on an imperfect-information game would search hidden cards: it cheats
@@ -70,7 +74,7 @@ def plays(opponent: str, game: LanguageGame) -> bool:
 
 def default_opponents(game: LanguageGame) -> list[str]:
     """The fixed players a game is evaluated against when none are named."""
-    return [spec for spec in ("random", "cfr", MCTS_OPPONENT, "minimax") if plays(spec, game)]
+    return [spec for spec in ("random", "cfr", MCTS_OPPONENT, "minimax", "hanabi_rules") if plays(spec, game)]
 
 
 def _exploitability_games() -> tuple[str, ...]:
@@ -175,10 +179,20 @@ def evaluate(
                 if transcripts_dir is not None:
                     Path(transcripts_dir).mkdir(parents=True, exist_ok=True)
                     out = Path(transcripts_dir) / f"{game.name}__{_slug(opponent.name)}.jsonl"
-                result = run_arena(game, (evaluated, opponent), matches, seed=seed, rules=rules,
-                                   concurrency=concurrency, transcripts=out,
-                                   on_match=lambda played: _after_match(game.name, opponent.name, played))
-                rows.extend(_match_rows(result, game, opponent.name))
+                seen: list[PlayedMatch] = []
+
+                def after(played: PlayedMatch, game_name=game.name, opponent_name=opponent.name) -> None:
+                    seen.append(played)
+                    _after_match(game_name, opponent_name, played)
+
+                # The other seats are one fixed team of this opponent; the evaluated player rotates seats.
+                seated = (evaluated,) + (opponent,) * (game.num_seats - 1)
+                result = run_arena(game, seated, matches, seed=seed, rules=rules,
+                                   concurrency=concurrency, transcripts=out, on_match=after)
+                own = _match_rows(result, game, opponent.name)
+                extra = game.seat_metrics([p.match for p in seen], [p.spec.meta["labels"].index(0) for p in seen])
+                own[-1].update(extra)  # the "all" row
+                rows.extend(own)
             if exploitability and game.name in _exploitability_games():
                 bar.update(task, stats=f"{game.name}: exploitability")
                 rows.append(_exploitability_row(evaluated, game, exploitability_mode, samples, rules))
@@ -196,7 +210,7 @@ def _as_player(player: str | Player, seed: int, lm_options: dict[str, Any]) -> P
         return player
     spec = player
     kind = spec.partition(":")[0]
-    if kind not in ("lm", "random", "mcts", "minimax", "cfr", "human"):
+    if kind not in ("lm", "random", "mcts", "minimax", "cfr", "hanabi_rules", "human"):
         spec = f"lm:{spec}"
     return make_player(spec, seed=stream_seed(seed, "players", 0, 0), **(lm_options if spec.startswith("lm:") else {}))
 
@@ -238,8 +252,9 @@ def _match_rows(result: ArenaResult, game: LanguageGame, opponent: str) -> list[
     rows = []
     for row in own.rows():
         seat = row["seat"]
+        role = seat if isinstance(seat, str) else game.roles[seat]  # "all", or a role dealt per match
         rows.append({"game": game.name, "player": row.pop("player"), "opponent": opponent, "seat": seat,
-                     "role": "all" if seat == "all" else game.roles[seat], **{k: v for k, v in row.items() if k != "seat"}})
+                     "role": role, **{k: v for k, v in row.items() if k != "seat"}})
     return rows
 
 
@@ -303,6 +318,11 @@ def print_eval(rows: list[dict[str, Any]], console=None) -> None:
             table.add_row(row["game"], row["opponent"], seat, str(row["matches"]), *cells, ret,
                           end_section=row["seat"] == "all")
         console.print(table)
+        for row in match_rows:
+            extras = {k: v for k, v in row.items() if k in GAME_METRICS}
+            if extras:
+                said = ", ".join(f"{GAME_METRICS[k]} {100 * v:.0f}%" for k, v in extras.items())
+                console.print(f"{row['game']} vs {row['opponent']}: {said}")
     for row in rows:
         if row.get("metric") == "exploitability":
             cfr = f", CFR {row['cfr']:.4f}" if row.get("cfr") is not None else ""

@@ -27,18 +27,27 @@ def mean_interval(values: list[float], z: float = 1.96) -> tuple[float, float, f
     return (mean, mean - half, mean + half)
 
 
-def outcome(returns: list[float], seat: int) -> str:
-    """'win' when the seat's return is strictly the best, 'draw' when tied for best, else 'loss'.
+def outcome(returns: list[float], seat: int, teams: list[int] | None = None) -> str:
+    """'win' when the seat's team has strictly the best return, 'draw' when tied for best, else 'loss'.
 
-    A one-seat game (a task) has no one to beat: full marks (return >= 1) is a 'win', partial
-    credit (0 < return < 1) a 'draw', nothing (return <= 0) a 'loss'.
+    `teams` gives a team number per seat (None: every seat its own team); a team's return is the
+    sum of its seats' returns. With a single team (a cooperative game, or a one-seat task) there is
+    no one to beat: a positive return is a 'win' (a task: full marks, return >= 1; partial credit is
+    a 'draw'), zero a 'draw', a negative one (an invalid move's penalty) a 'loss'.
     """
     if len(returns) == 1:
         return "win" if returns[0] >= 1 else "draw" if returns[0] > 0 else "loss"
-    best = max(returns)
-    if returns[seat] < best:
+    teams = list(range(len(returns))) if teams is None else teams
+    totals: dict[int, float] = {}
+    for s, team in enumerate(teams):
+        totals[team] = totals.get(team, 0.0) + returns[s]
+    mine = totals[teams[seat]]
+    if len(totals) == 1:
+        return "win" if mine > 0 else "draw" if mine == 0 else "loss"
+    best = max(totals.values())
+    if mine < best:
         return "loss"
-    return "win" if returns.count(best) == 1 else "draw"
+    return "win" if list(totals.values()).count(best) == 1 else "draw"
 
 
 def sign_test(differences: list[float]) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sparring.errors import unknown_name_error
+from sparring.errors import SparringError, unknown_name_error
 from sparring.games.base import EVALUATION_RULES, TRAINING_RULES, LanguageGame, Match, MatchRules, Observation
 
 __all__ = ["EVALUATION_RULES", "TRAINING_RULES", "LanguageGame", "Match", "MatchRules", "Observation",
@@ -18,17 +18,27 @@ def first_class_games() -> dict[str, LanguageGame]:
     from sparring.games.task_games import TaskGame
     from sparring.games.textarena_games import TEXTARENA_GAMES
 
+    from sparring.games.hanabi import load_hanabi
+    from sparring.games.spy import SpyGame
+
     games = {name: load_openspiel_game(name) for name in FIRST_CLASS_VIEWS}
+    games.update({name: load_hanabi(name) for name in ("tiny_hanabi", "hanabi")})
+    games[SpyGame.name] = SpyGame()
     games.update(TEXTARENA_GAMES)
     games[TaskGame.name] = TaskGame()
     return games
 
 
 def make_game(name: str, options: object = None) -> LanguageGame:
-    """A game by name: a first-class game, `openspiel:NAME` for any two-player OpenSpiel game, or
+    """A game by name: a first-class game (`NAME@N` for N players, e.g. `hanabi@3`), `openspiel:NAME` for any two-player OpenSpiel game, or
     `reasoning:TASK` for a reasoning-gym task played by one seat (`sparring.games.reasoning`).
     Stateful games (task games) come fresh on each call, configured from `options`."""
     games = first_class_games()
+    base, at, seats = name.partition("@")
+    if at and base in games:
+        if not seats.isdigit():
+            raise SparringError(f"game {name!r}: the number after '@' is the number of players")
+        return games[base].with_seats(int(seats)).for_run(options)
     if name in games:
         return games[name].for_run(options)
     if name.startswith("openspiel:"):

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sparring.errors import SparringError
 from sparring.games.answer import moves_instruction, parse_move
 
 
@@ -77,10 +78,19 @@ class LanguageGame(ABC):
     open_moves: bool = False  # True: legal_moves() lists examples of a move pattern, not every legal move
     fixed_players_play: bool = True  # False: no legal moves are listed, so random & co. cannot play it
     is_task: bool = False  # a one-seat task (answer a question) rather than a game against others
+    cooperative: bool = False  # every seat shares one return (Hanabi): one team, scored, not ranked
+    turn_cap: int | None = None  # set: the game's own bound on its length replaces rules.max_turns
 
     @property
     def num_seats(self) -> int:
         return len(self.roles)
+
+    def with_seats(self, seats: int) -> LanguageGame:
+        """This game for `seats` players: itself when that is its seat count; games with a variable
+        number of players (Hanabi, Who is the spy) return a copy; anything else is a SparringError."""
+        if seats != self.num_seats:
+            raise SparringError(f"{self.name} is played by {self.num_seats} players, not {seats}")
+        return self
 
     @abstractmethod
     def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> Match:
@@ -101,6 +111,10 @@ class LanguageGame(ABC):
 
     def step_metrics(self, matches: list[Match]) -> dict[str, float]:
         """Game-specific numbers for one training step's finished matches (logged as they are)."""
+        return {}
+
+    def seat_metrics(self, matches: list[Match], seats: list[int]) -> dict[str, float]:
+        """Game-specific evaluation numbers of one player who sat at `seats[k]` in `matches[k]`."""
         return {}
 
     def replay(self, seed: int, texts: list[str], rules: MatchRules = TRAINING_RULES) -> Match:
@@ -171,12 +185,31 @@ class Match(ABC):
         return [float(r) for r in self._engine_returns()]
 
     def role(self, seat: int) -> str:
+        """The seat's role: what baselines and metrics are keyed by (a game with hidden roles dealt
+        per match, like Who is the spy, overrides it)."""
         return self.game.roles[seat]
+
+    def header(self, seat: int) -> list[str]:
+        """The prompt's first lines: the game and its rules (the same for every seat and turn, so the
+        prompts of a step share this prefix), then the seat."""
+        return [f"You are playing {self.game.name}.", f"Rules: {self.game.rules_text}", f"You are {self.role(seat)}."]
+
+    def teams(self) -> list[int]:
+        """A team number per seat: seats on one team share an outcome (and an invalid move's
+        penalty). By default one team per seat; a cooperative game is one team."""
+        if self.game.cooperative:
+            return [0] * self.game.num_seats
+        return list(range(self.game.num_seats))
+
+    def _invalid_returns(self, seat: int) -> list[float]:
+        """The returns when `seat`'s invalid move ends the match: its team pays the penalty."""
+        teams = self.teams()
+        return [self.rules.invalid_penalty if teams[s] == teams[seat] else self.rules.invalid_bonus
+                for s in range(self.game.num_seats)]
 
     def prompt(self, seat: int) -> str:
         lines = [
-            f"You are playing {self.game.name}, as {self.role(seat)}.",
-            f"Rules: {self.game.rules_text}",
+            *self.header(seat),
             self.observation_text(seat),
             moves_instruction(self.legal_moves(), self.rules.answer_format),
         ]
@@ -202,16 +235,13 @@ class Match(ABC):
             self._failed_attempts = 0
             self._engine_apply(move)
             self.moves_made += 1
-            if not self.is_over() and self.moves_made >= self.rules.max_turns:
+            if not self.is_over() and self.moves_made >= (self.game.turn_cap or self.rules.max_turns):
                 self._final_returns = [0.0] * self.game.num_seats
         else:
             self._failed_attempts += 1
             retrying = self.rules.invalid_move == "retry" and self._failed_attempts <= self.rules.retries
             if not retrying:
-                self._final_returns = [
-                    self.rules.invalid_penalty if s == seat else self.rules.invalid_bonus
-                    for s in range(self.game.num_seats)
-                ]
+                self._final_returns = self._invalid_returns(seat)
         return turn
 
     def scored_turns(self, seat: int) -> list[tuple[list[Turn], float]]:

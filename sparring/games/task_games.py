@@ -342,8 +342,7 @@ class TaskMatch(Match):
 
     # -- prompts ---------------------------------------------------------------------------
     def prompt(self, seat: int) -> str:
-        return "\n".join([f"You are playing {self.game.name}, as {self.role(seat)}.",
-                          f"Rules: {self.game.rules_text}", self.observation_text(seat)])
+        return "\n".join([*self.header(seat), self.observation_text(seat)])
 
     def _box(self, example: str) -> str:
         return f"\\boxed{{{example}}}" if self.rules.answer_format == "boxed" else f"[{example}]"

@@ -120,10 +120,7 @@ class TextArenaMatch(Match):
             turn = self.turns[-1]
             turn.move = None
             self.engine_rejection = str(rejected)
-            self._final_returns = [
-                self.rules.invalid_penalty if s == turn.seat else self.rules.invalid_bonus
-                for s in range(self.game.num_seats)
-            ]
+            self._final_returns = self._invalid_returns(turn.seat)
         if self.is_over():
             self.close()
         return turn

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sparring.logprobs import PackedBatch, answer_logprobs, completion_logprobs, pack
+from sparring.logprobs import CompletionLogprobs, answer_logprobs, completion_logprobs
 from sparring.training.losses import policy_loss
+from sparring.training.metrics import Stopwatch
 from sparring.training.adapters import opponent_adapter
 from sparring.training.regularisers import answer_kl, coefficient
 
@@ -37,29 +38,44 @@ class LearnerSample:
     legal_answers: list[list[int]] = field(default_factory=list)  # each legal move's answer tokens (magnet KL)
 
 
-def padded(rows: list[list[float]], width: int) -> torch.Tensor:
-    return torch.tensor([row + [0.0] * (width - len(row)) for row in rows])
+def truncated_is_weights(learner: torch.Tensor, sampler: torch.Tensor, mask: torch.Tensor, cap: float
+                         ) -> tuple[torch.Tensor | None, float]:
+    """Per-token min(pi_learner / pi_sampler, cap), detached, and how many real tokens hit the cap.
+
+    The sampler (another engine, other kernels, or the policy of the step before) is not exactly the
+    policy the learner differentiates; the weight corrects the gradient toward the learner's policy,
+    truncated so one token cannot dominate. ``cap <= 0``: no correction (None).
+    """
+    if cap <= 0:
+        return None, 0.0
+    ratio = torch.exp(learner.detach() - sampler)
+    return ratio.clamp(max=cap), float(((ratio > cap).float() * mask).sum())
+
+
+def padded(rows: list[list[float]], width: int, device=None) -> torch.Tensor:
+    return torch.tensor([row + [0.0] * (width - len(row)) for row in rows], device=device)
 
 
 class Learner:
     """Owns the optimiser; `step` turns a batch of samples into (at most) `ppo_epochs` updates."""
 
-    def __init__(self, model, algo, trainer, pad_id: int, temperature: float, autocast_bf16: bool):
+    def __init__(self, model, algo, trainer, temperature: float, autocast_bf16: bool):
         self.model = model
         self.algo = algo
         self.trainer = trainer
-        self.pad_id = pad_id
         self.temperature = temperature
         self.autocast = autocast_bf16
+        self.device = next(model.parameters()).device
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=trainer.lr, weight_decay=trainer.weight_decay, fused=True)
         warmup = max(1, trainer.warmup_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warmup))
         self.skipped_updates = 0
         self.magnet_weights: Mapping[str, torch.Tensor] | None = None  # set by the trainer for ema/lagged magnets
+        self.watch = Stopwatch()  # seconds in forward passes, backward passes and optimiser updates
 
     def _compute(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
 
     def _reference(self):
         """The reference policy: under LoRA the base model with adapters disabled."""
@@ -68,21 +84,23 @@ class Learner:
             raise ValueError("a KL penalty needs LoRA (the reference is the base with adapters off)")
         return disable()
 
-    def _micro_batches(self, samples: list[LearnerSample]):
+    def _micro_batches(self, samples: list[LearnerSample]) -> list[list[LearnerSample]]:
+        """Chunks of `micro_batch` samples, in prompt order so that samples sharing a prefix travel together."""
+        ordered = sorted(samples, key=lambda s: s.prompt_ids) if self.algo.shared_prefix else samples
         size = self.trainer.micro_batch
-        for start in range(0, len(samples), size):
-            chunk = samples[start:start + size]
-            yield chunk, pack([s.prompt_ids for s in chunk], [s.completion_ids for s in chunk], self.pad_id)
+        return [ordered[start:start + size] for start in range(0, len(ordered), size)]
 
-    def _forward(self, batch: PackedBatch, entropy: bool = False, entropy_grad: bool = False):
-        with self._compute():
-            return completion_logprobs(self.model, batch, self.temperature, entropy, entropy_grad)
+    def _forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False
+                 ) -> CompletionLogprobs:
+        with self.watch("forward"), self._compute():
+            return completion_logprobs(self.model, [s.prompt_ids for s in chunk], [s.completion_ids for s in chunk],
+                                       self.temperature, entropy, entropy_grad, share_prefix=self.algo.shared_prefix)
 
     def _answer_logps(self, chunk: list[LearnerSample]) -> list[torch.Tensor]:
         """Each sample's legal answers' summed log-probs under the active weights."""
-        with self._compute():
+        with self.watch("forward"), self._compute():
             return answer_logprobs(self.model, [s.prompt_ids for s in chunk], [s.legal_answers for s in chunk],
-                                   self.pad_id, self.temperature)
+                                   self.temperature, share_prefix=self.algo.shared_prefix)
 
     def _magnet(self):
         """A context in which the model is the magnet policy (initial, or a moving magnet's weights)."""
@@ -97,66 +115,74 @@ class Learner:
         logps = self._answer_logps(chunk)
         terms = [answer_kl(lp, magnet[k] if magnet is not None else None)
                  for k, lp in enumerate(logps) if lp.numel() >= 2]
-        return torch.stack(terms).sum() / len(chunk) if terms else torch.zeros(())
+        return torch.stack(terms).sum() / len(chunk) if terms else torch.zeros((), device=self.device)
 
     def step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
         """Run the PPO epochs over `samples` (learner step `step`, for coefficient schedules); return statistics."""
         started = time.perf_counter()
+        self.watch = Stopwatch()
         algo = self.algo
         schedule = (algo.coef_schedule, step, algo.anneal_steps, algo.anneal_power)
         entropy_coef = coefficient(algo.entropy_coef, *schedule)
         magnet_coef = coefficient(algo.magnet_coef, *schedule) if algo.magnet != "none" else 0.0
         total_tokens = sum(len(s.completion_ids) for s in samples)
-        micro = list(self._micro_batches(samples))
+        micro = self._micro_batches(samples)
         ref = []
         if self.algo.kl_coef > 0:
             with torch.no_grad(), self._reference():
-                ref = [self._forward(batch)[0] for _, batch in micro]
+                ref = [self._forward(chunk).logprobs for chunk in micro]
         magnet: list[list[torch.Tensor] | None] = [None] * len(micro)  # None: the uniform magnet
         if magnet_coef and algo.magnet != "uniform":
             with torch.no_grad(), self._magnet():
-                magnet = [self._answer_logps(chunk) for chunk, _ in micro]
+                magnet = [self._answer_logps(chunk) for chunk in micro]
         old: list[torch.Tensor] = []  # filled by the first epoch's own forward passes
-        ent_sum = drift_sum = 0.0
+        is_weights: list[torch.Tensor | None] = []  # truncated importance weights learner/sampler, per token
+        ent_sum = drift_sum = capped_sum = 0.0
         epoch_stats: list[dict[str, float]] = []
         for epoch in range(self.algo.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             loss_total, agg = 0.0, {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 0.0}
             magnet_kl = 0.0
-            for i, (chunk, batch) in enumerate(micro):
-                logp, ent = self._forward(batch, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0)
-                mask = batch.completion_mask
+            for i, chunk in enumerate(micro):
+                out = self._forward(chunk, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0)
+                logp, ent, mask = out.logprobs, out.entropy, out.mask
                 if epoch == 0:
                     old.append(logp.detach())
                     ent_sum += float((ent.detach() * mask).sum())
-                    sampled = padded([s.sampling_logprobs for s in chunk], mask.shape[1])
+                    sampled = padded([s.sampling_logprobs for s in chunk], mask.shape[1], self.device)
                     drift_sum += float(((old[i] - sampled).abs() * mask).sum())
+                    weights, capped = truncated_is_weights(old[i], sampled, mask, self.algo.is_cap)
+                    is_weights.append(weights)
+                    capped_sum += capped
                 weight = (float(mask.sum()) / max(1, total_tokens) if self.algo.aggregation == "token_mean"
                           else len(chunk) / len(samples))
                 loss, part = policy_loss(
-                    logp, old[i], torch.tensor([s.advantage for s in chunk]), mask,
+                    logp, old[i], torch.tensor([s.advantage for s in chunk], device=self.device), mask,
                     kind=self.algo.loss, clip=self.algo.clip, dual_clip=self.algo.dual_clip,
                     ref_logprobs=ref[i] if ref else None, kl_coef=self.algo.kl_coef,
                     entropy=ent if entropy_coef else None, entropy_coef=entropy_coef,
                     aggregation=self.algo.aggregation, constant_length=self.algo.constant_length,
+                    token_weights=is_weights[i],
                 )
                 if magnet_coef:
                     kl = self._magnet_kl(chunk, magnet[i])
                     loss = loss + magnet_coef * kl
                     magnet_kl += float(kl.detach()) * len(chunk) / len(samples)
-                (loss * weight).backward()
+                with self.watch("backward"):
+                    (loss * weight).backward()
                 loss_total += float(loss.detach()) * weight
                 token_share = float(mask.sum()) / max(1, total_tokens)
                 for key in agg:
                     agg[key] += part[key] * token_share
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.trainer.max_grad_norm))
-            applied = math.isfinite(loss_total) and math.isfinite(grad_norm)
-            if applied:
-                self.optimizer.step()
-                self.scheduler.step()
-            else:
-                self.optimizer.zero_grad(set_to_none=True)
-                self.skipped_updates += 1
+            with self.watch("optimizer"):
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.trainer.max_grad_norm))
+                applied = math.isfinite(loss_total) and math.isfinite(grad_norm)
+                if applied:
+                    self.optimizer.step()
+                    self.scheduler.step()
+                else:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.skipped_updates += 1
             epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "magnet_kl": magnet_kl,
                                 "skipped": float(not applied)})
         stats = {key: sum(e[key] for e in epoch_stats) / len(epoch_stats) for key in epoch_stats[0]}
@@ -164,10 +190,12 @@ class Learner:
         stats["first_epoch_clip_fraction"] = epoch_stats[0]["clip_fraction"]
         stats["entropy"] = ent_sum / max(1, total_tokens)
         stats["logprob_drift"] = drift_sum / max(1, total_tokens)  # |learner - sampler| log-prob per token
+        stats["is_capped_fraction"] = capped_sum / max(1, total_tokens)  # tokens whose importance weight hit is_cap
         sequence_tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
         stats["learner_tokens_per_s"] = sequence_tokens * self.algo.ppo_epochs / (time.perf_counter() - started)
         stats["lr"] = self.scheduler.get_last_lr()[0]
         stats["entropy_coef"], stats["magnet_coef"] = entropy_coef, magnet_coef
+        stats.update({f"time/learner.{part}": seconds for part, seconds in self.watch.seconds.items()})
         return stats
 
     def state_dict(self) -> dict:

@@ -43,6 +43,7 @@ def policy_loss(
     entropy_coef: float = 0.0,
     aggregation: Literal["constant", "token_mean"] = "constant",
     constant_length: int = 256,
+    token_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Scalar policy loss and float stats.
 
@@ -52,6 +53,9 @@ def policy_loss(
       (Ye et al. 2020, used by MARS) tokens with ``A < 0`` are further capped:
       ``min(ppo, -c A)``, so a huge ratio cannot make a negative-advantage loss unbounded.
     * ``reinforce``: ``-A logprobs`` (no importance ratio).
+
+    With ``token_weights`` (``[B, T]``, no gradient) the policy-gradient term of each token is
+    multiplied by its weight (a truncated importance weight learner/sampler); KL and entropy are not.
 
     With ``ref_logprobs``, ``kl_coef * k3`` is added per token, where
     ``k3 = exp(ref - logp) - (ref - logp) - 1 >= 0`` estimates KL(policy || reference).
@@ -88,6 +92,8 @@ def policy_loss(
         per_token = -adv * logprobs
     else:
         raise ValueError(f"kind must be 'ppo' or 'reinforce', got {kind!r}")
+    if token_weights is not None:
+        per_token = per_token * token_weights.detach()
 
     k3 = torch.zeros_like(logprobs)
     if ref_logprobs is not None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +42,26 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """Every line of a run's metrics.jsonl."""
     path = Path(run_dir) / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+class Stopwatch:
+    """Seconds spent per named part of a step: ``with watch("learner"): ...``."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, part: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[part] += time.perf_counter() - started
+
+    def add(self, part: str, seconds: float) -> None:
+        self.seconds[part] += seconds
+
+    def profile(self, total: float) -> dict[str, float]:
+        """``time/PART`` for each part, ``time/rest`` for what no part covers, ``time/step`` = total."""
+        parts = {f"time/{part}": seconds for part, seconds in self.seconds.items()}
+        return {**parts, "time/rest": max(0.0, total - sum(self.seconds.values())), "time/step": total}

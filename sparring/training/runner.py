@@ -24,7 +24,8 @@ class Rollouts:
 
     played: list[PlayedMatch]
     tokens: int  # LM tokens generated (policy and snapshots)
-    seconds: float  # generation time on the critical path (the slowest worker under ray)
+    seconds: float  # time playing the shards on the critical path (the slowest worker under ray)
+    generation: float  # of which inside generate calls
     staleness: int  # learner updates between the weights that played these matches and the weights trained on them
     metrics: dict[str, float] = field(default_factory=dict)  # runner-specific numbers, logged as they are
 
@@ -57,12 +58,14 @@ class LocalRunner:
     def submit(self, seats: Any, trained: int) -> Done:
         """Play the step of `seats` now; `trained` = learner updates made so far (the weights' age)."""
         policy, pool = seats.policy, seats.pool
-        tokens_before = policy.tokens_generated + pool.tokens_generated
+        tokens = policy.tokens_generated + pool.tokens_generated
+        generation = policy.generation_seconds + pool.generation_seconds
         started = time.perf_counter()
         played = [pm for shard in range(seats.cfg.rollout.shards) for pm in play_shard(seats, shard)]
         seconds = time.perf_counter() - started
-        tokens = policy.tokens_generated + pool.tokens_generated - tokens_before
-        return Done(Rollouts(played, tokens, seconds, staleness=seats.step - 1 - trained))
+        tokens = policy.tokens_generated + pool.tokens_generated - tokens
+        generation = policy.generation_seconds + pool.generation_seconds - generation
+        return Done(Rollouts(played, tokens, seconds, generation, staleness=seats.step - 1 - trained))
 
     def resume(self, state: dict[str, Any] | None) -> Pending | None:
         """The step a checkpoint left in flight (never any: local steps finish before the checkpoint)."""

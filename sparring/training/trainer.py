@@ -47,10 +47,11 @@ from sparring.seeding import stream_rng, stream_seed
 from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
 from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, phase_arms, split_arm
 from sparring.training.learner import MAGNET_ADAPTER, Learner, LearnerSample
-from sparring.training.metrics import MetricsLog
+from sparring.training.metrics import MetricsLog, Stopwatch
 from sparring.training.policy import build_policy
 from sparring.training.adapters import remove_opponent_adapter
 from sparring.training.pool import Opponent, OpponentPool, seating
+from sparring.training.phases import TurnPhases
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
 from sparring.training.runner import make_runner
 
@@ -59,7 +60,7 @@ def lm_options(cfg: Config) -> dict:
     """The run's prompt template and sampling settings, for every model that plays in it."""
     r = cfg.rollout
     return {"template": cfg.games.template, "max_new_tokens": r.max_new_tokens, "temperature": r.temperature,
-            "top_p": r.top_p}
+            "top_p": r.top_p, "backend": r.backend}
 
 
 def fixed_opponent(cfg: Config) -> Opponent | None:
@@ -121,21 +122,22 @@ class SelfPlay:
 
 
 def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[int]] | None = None,
-                 ) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
+                 keep: Callable[[Turn], bool] | None = None) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
     """One trajectory per learning seat (or per scored part of it, `Match.scored_turns`: a task
     game's solver attempts): the advantage view and the token view of every LM turn.
 
     With ``answers(answer_format, move) -> token ids`` each learner sample also carries the tokens
-    of every legal move's answer at its turn (what the magnet KL compares).
+    of every legal move's answer at its turn (what the magnet KL compares). ``keep(turn)`` false
+    leaves a turn out (turn phases: only the current phase's turns train).
     """
     samples, tokens = [], {}
-    ids: dict[tuple[int, int], int] = {}  # (match index, trajectory index) -> match_id of its samples
+    ids: dict[tuple[int, int, int], int] = {}  # (match index, seat, trajectory index) -> match_id of its samples
     for index, pm in enumerate(played):
         for seat in pm.spec.meta["learning_seats"]:
             role = pm.match.role(seat)
             for j, (scored, ret) in enumerate(pm.match.scored_turns(seat)):
-                match_id = ids.setdefault((index, j), len(ids))
-                turns = [t for t in scored if "completion_ids" in t.extra]
+                match_id = ids.setdefault((index, seat, j), len(ids))  # seats may share a role (spy: civilians)
+                turns = [t for t in scored if "completion_ids" in t.extra and (keep is None or keep(t))]
                 for k, turn in enumerate(turns):
                     last = k == len(turns) - 1
                     samples.append(TurnSample(
@@ -155,7 +157,9 @@ def score_samples(cfg: Config, samples: list[TurnSample], baselines: RAEBaseline
     options = {"rae": {"baseline": cfg.algo.rae_baseline}, "grpo": {"scale": cfg.algo.grpo_scale},
                "mars": {}, "trr": {}}[cfg.algo.advantage]
     scored = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
-    curriculum.update(arm_rewards(scored))
+    # Arms are seats; a game that deals roles per match (spy) keys samples by role, which maps to no
+    # one seat: its arms keep their values (SEC then draws them uniformly).
+    curriculum.update({arm: r for arm, r in arm_rewards(scored).items() if arm in curriculum.values})
     return [s for s in scored if s.advantage != 0.0] if cfg.algo.drop_zero_advantage else scored
 
 
@@ -166,7 +170,8 @@ def rollout_metrics(played: list[PlayedMatch]) -> dict[str, float]:
         returns = pm.match.returns()
         invalid = pm.match.invalid_seats()
         for seat in pm.spec.meta["learning_seats"]:
-            tallies[f"{pm.spec.game.name}/{pm.match.role(seat)}"].add(outcome(returns, seat), seat in invalid, returns[seat])
+            tallies[f"{pm.spec.game.name}/{pm.match.role(seat)}"].add(outcome(returns, seat, pm.match.teams()),
+                                                                       seat in invalid, returns[seat])
     metrics: dict[str, float] = {}
     for key, tally in tallies.items():
         for name in OUTCOMES:
@@ -212,8 +217,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     torch.manual_seed(cfg.trainer.seed)
     checkpoint = latest_checkpoint(run_dir) if resume else None
     model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None)
-    learner = Learner(model, cfg.algo, cfg.trainer, pad_id=tokenizer.pad_token_id,
-                      temperature=cfg.rollout.temperature, autocast_bf16=cfg.model.dtype == "bfloat16")
+    learner = Learner(model, cfg.algo, cfg.trainer, temperature=cfg.rollout.temperature,
+                      autocast_bf16=cfg.model.dtype == "bfloat16")
     policy = LMPlayer(model, tokenizer, name="policy", **lm_options(cfg))
     fixed = fixed_opponent(cfg)
     baselines = RAEBaselines(decay=cfg.algo.rae_decay)
@@ -223,6 +228,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     magnet = MovingMagnet(cfg.algo.magnet, model, cfg.algo.magnet_ema_decay, cfg.algo.magnet_lag) \
         if cfg.algo.magnet in MOVING_MAGNETS else None
     answers = partial(answer_ids, tokenizer, cfg.games.template) if cfg.algo.magnet != "none" else None
+    phases = TurnPhases.from_config(cfg.curriculum)
     log = MetricsLog(run_dir)
     start, best = 0, math.inf
     if checkpoint:
@@ -235,6 +241,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             games[name].load_state_dict(game_state)
         if magnet:
             magnet.load_state_dict(state["magnet"])
+        if phases:
+            phases.load_state_dict(state["turn_phases"])
         start, best = state["step"], state.get("best_exploitability", math.inf)
         set_rng_states(state["rng"])
         log.truncate_after(start)
@@ -244,64 +252,86 @@ def train(cfg: Config, resume: bool = False) -> Path:
     runner = make_runner(cfg, games)  # a Ray runner's actors end with it, also when the run fails
     pending = runner.resume(state.get("runner")) if checkpoint else None
     started = time.perf_counter()
+    checkpoint_seconds = 0.0  # the save that ended the previous step, logged with this one
     with progress_bar() as bar:
         task = bar.add_task("self-play", total=cfg.trainer.steps, completed=start, stats="")
         for step in range(start + 1, cfg.trainer.steps + 1):
+            step_started = time.perf_counter()
+            watch = Stopwatch()
             # 1. Rollout: curriculum picks (game, role), the pool picks opponents; play until
             #    enough policy turns are recorded. A runner that plays ahead (ray, async) already
             #    has this step in flight, seated and weighted as of the previous step.
-            if pending is None:
-                pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step, fixed), trained=step - 1)
-            rollouts = pending.result()
+            with watch("rollout"):
+                if pending is None:
+                    pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step, fixed), trained=step - 1)
+                rollouts = pending.result()
             pending = None
             played = rollouts.played
+            rollout_time = watch.seconds["rollout"]
             for pm in played:
                 for seat in pm.spec.meta["learning_seats"]:
-                    pool.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat))
+                    pool.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat, pm.match.teams()))
 
             # 2. Advantages: one trajectory per learning seat, baselines per (game, role).
             #    The curriculum's arm rewards see every sample, zero advantages included.
-            samples, tokens = turn_samples(played, answers)
+            samples, tokens = turn_samples(played, answers, phases.keeps if phases else None)
             with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
             if runner.ahead and step < cfg.trainer.steps:  # the next step plays while this one trains
                 pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step + 1, fixed), trained=step - 1)
 
             # 3. Learner: PPO epochs over the batch (an empty batch skips the update), pulled
-            #    toward the magnet if there is one; then the moving magnet follows the policy.
+            #    toward the magnet if there is one; then the moving magnet follows the policy,
+            #    and the generation engine gets the new weights.
             if magnet:
                 learner.magnet_weights = magnet.weights
-            learned = learner.step(batch, step) if batch else {"skipped": 1.0}
-            if magnet:
-                magnet.update(model)
+            with watch("learner"):
+                learned = learner.step(batch, step) if batch else {"skipped": 1.0}
+                if magnet:
+                    magnet.update(model)
+            with watch("weight_sync"):
+                policy.sync()
             if cfg.pool.rule != "latest" and step % cfg.pool.snapshot_every == 0:
                 pool.add_snapshot(step, model)
 
             # 4. Log, transcripts, evaluation, checkpoint.
+            generation = min(rollouts.generation, rollout_time)  # async: only the wait is the step's
             metrics = {
                 **rollout_metrics(played), **advantage_metrics(with_adv, baselines), **learned,
                 **pool.metrics(), **curriculum.metrics(), **game_metrics(games, played),
+                **(phases.metrics() if phases else {}),
                 "matches": len(played), "samples": len(batch),
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
                 "rollout_tokens_per_s": rollouts.tokens / rollouts.seconds,
                 "rollout_turns_per_s": len(samples) / rollouts.seconds,
                 "staleness": rollouts.staleness, **rollouts.metrics,
-                "wall_time": time.perf_counter() - started,
             }
+            if phases:
+                phases.update(metrics)  # the next step's phase, from this step's signal
             if cfg.trainer.transcripts_every and step % cfg.trainer.transcripts_every == 0:
                 write_transcripts(run_dir / "transcripts" / f"step_{step:06d}.jsonl", played)
-            if cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0 and arena_games(games):
-                evaluate(policy, arena_games(games), opponents=["random"], matches=cfg.trainer.eval_matches,
-                         seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
             improved = False
-            if cfg.trainer.exploitability_every and step % cfg.trainer.exploitability_every == 0:
-                measured = exploitability_metrics(policy, list(games))
-                metrics.update(measured)
-                improved = measured["exploitability/mean"] < best
-                best = min(best, measured["exploitability/mean"])
-            if cfg.trainer.transfer_every and step % cfg.trainer.transfer_every == 0:
-                transfer(policy, cfg, items=cfg.trainer.transfer_items, matches=cfg.trainer.transfer_items,
-                         seed=cfg.trainer.seed, concurrency=cfg.rollout.concurrency, run_dir=run_dir, step=step)
+            with watch("evaluation"):
+                if cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0 and arena_games(games):
+                    evaluate(policy, arena_games(games), opponents=["random"], matches=cfg.trainer.eval_matches,
+                             seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
+                if cfg.trainer.exploitability_every and step % cfg.trainer.exploitability_every == 0:
+                    measured = exploitability_metrics(policy, list(games))
+                    metrics.update(measured)
+                    improved = measured["exploitability/mean"] < best
+                    best = min(best, measured["exploitability/mean"])
+                if cfg.trainer.transfer_every and step % cfg.trainer.transfer_every == 0:
+                    transfer(policy, cfg, items=cfg.trainer.transfer_items, matches=cfg.trainer.transfer_items,
+                             seed=cfg.trainer.seed, concurrency=cfg.rollout.concurrency, run_dir=run_dir, step=step)
+            # Where the step's time went (the previous step's checkpoint save included).
+            watch.add("generation", generation)
+            watch.add("rollout_other", rollout_time - generation)
+            del watch.seconds["rollout"]
+            watch.add("checkpoint", checkpoint_seconds)
+            step_seconds = time.perf_counter() - step_started + checkpoint_seconds
+            metrics.update(watch.profile(step_seconds))
+            metrics["trained_turns_per_s"] = len(batch) / step_seconds
+            metrics["wall_time"] = time.perf_counter() - started
             if step % cfg.trainer.log_every == 0:
                 log.log(step, metrics)
 
@@ -313,13 +343,16 @@ def train(cfg: Config, resume: bool = False) -> Path:
                                  "pool": pool.state_dict(), "curriculum": curriculum.state_dict(),
                                  "games": {name: game.state_dict() for name, game in games.items()},
                                  "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best,
+                                 "turn_phases": phases.state_dict() if phases else None,
                                  "runner": pending.state_dict() if pending else None},
                                 keep=keep)
 
+            saving_started = time.perf_counter()
             if step % cfg.trainer.save_every == 0 or step == cfg.trainer.steps:
                 save(run_dir, cfg.trainer.keep_checkpoints)
             if cfg.trainer.keep_best and improved:
                 save(run_dir / "best", 1)
+            checkpoint_seconds = time.perf_counter() - saving_started
             bar.update(task, completed=step, stats=progress_stats(metrics))
     runner.close()
     log.close()
@@ -338,7 +371,7 @@ def progress_stats(metrics: dict[str, float]) -> str:
         values = [v for k, v in metrics.items() if k.startswith(prefix)]
         return sum(values) / max(1, len(values))
     return (f"win {mean('win_rate/'):.2f} | invalid {mean('invalid_rate/'):.2f} | "
-            f"{metrics['rollout_turns_per_s']:.2f} turns/s | learner {metrics.get('learner_tokens_per_s', 0):.0f} tok/s")
+            f"{metrics['trained_turns_per_s']:.2f} trained turns/s | {metrics['time/step']:.1f} s/step")
 
 
 def final_evaluation(cfg: Config, policy: LMPlayer, games: list[str], run_dir: Path) -> None:

@@ -1,0 +1,73 @@
+"""The shared-prefix log-prob pass against the plain one and against the model's own forward."""
+
+import pytest
+import torch
+
+from sparring.logprobs import answer_logprobs, completion_logprobs, shared_prefix_length
+from sparring.model import tiny_model
+
+PREFIX = [5, 17, 300, 42, 9, 77, 1200, 8]
+PROMPTS = [PREFIX + [11, 12, 13], PREFIX + [11, 14], PREFIX + [20], PREFIX + [11, 12, 13, 15, 16]]  # ragged
+COMPLETIONS = [[31, 32], [33], [34, 35, 36], [37, 38]]
+
+
+def _tiny(lora: bool):
+    model, _ = tiny_model(seed=3)
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                                                 target_modules=["q_proj", "v_proj", "up_proj"]))
+        with torch.no_grad():  # LoRA B starts at zero: give the adapters a nonzero effect
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.05, generator=torch.Generator().manual_seed(len(name)))
+    return model
+
+
+def _grads(model, share_prefix: bool, entropy_coef: float = 0.1):
+    model.zero_grad(set_to_none=True)
+    out = completion_logprobs(model, PROMPTS, COMPLETIONS, temperature=0.8, entropy=True, entropy_grad=True,
+                              share_prefix=share_prefix)
+    advantages = torch.tensor([[1.0], [-0.5], [0.25], [-1.0]])  # a policy-gradient loss of the learner's scale
+    (-(out.logprobs * advantages + entropy_coef * out.entropy) * out.mask).sum().div(out.mask.sum()).backward()
+    return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_shared_prefix_length_leaves_each_prompt_a_token():
+    assert shared_prefix_length(PROMPTS) == len(PREFIX)
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[1, 2], [3, 2]]) == 0
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_shared_prefix_gradients_equal_the_unshared_pass(lora):
+    model = _tiny(lora)
+    shared, g_shared = _grads(model, share_prefix=True)
+    plain, g_plain = _grads(model, share_prefix=False)
+    assert torch.allclose(shared.logprobs, plain.logprobs, atol=1e-5)
+    assert torch.allclose(shared.entropy * shared.mask, plain.entropy * plain.mask, atol=1e-5)
+    assert torch.equal(shared.mask, plain.mask)
+    assert len(g_shared) == len(g_plain) > 0
+    worst = max(float((g_shared[n] - g_plain[n]).abs().max()) for n in g_plain)
+    assert worst <= 1e-5
+    assert max(float(g.abs().max()) for g in g_plain.values()) > 1e-3  # the comparison is not between zeros
+
+
+def test_logprobs_equal_a_full_forward_of_each_row_alone():
+    model = _tiny(lora=False)
+    with torch.no_grad():
+        out = completion_logprobs(model, PROMPTS, COMPLETIONS, temperature=0.8)
+        for i, (p, c) in enumerate(zip(PROMPTS, COMPLETIONS)):
+            logits = model(input_ids=torch.tensor([p + c])).logits[0, len(p) - 1:len(p) + len(c) - 1].float() / 0.8
+            expected = logits.log_softmax(-1).gather(-1, torch.tensor(c)[:, None]).squeeze(-1)
+            assert torch.allclose(out.logprobs[i, :len(c)], expected, atol=1e-5)
+            assert float(out.mask[i].sum()) == len(c) and float(out.logprobs[i, len(c):].abs().sum()) == 0.0
+
+
+def test_answer_logprobs_sum_each_candidates_tokens():
+    model = _tiny(lora=False)
+    with torch.no_grad():
+        (scores,) = answer_logprobs(model, [PROMPTS[0]], [[[31, 32], [40]]])
+        per_token = completion_logprobs(model, [PROMPTS[0]] * 2, [[31, 32], [40]]).logprobs
+    assert torch.allclose(scores, per_token.sum(-1), atol=1e-6)
