@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -60,8 +60,9 @@ class RolloutWorker:
         torch.set_num_threads(threads)
         self.cfg = cfg
         self.games = {name: make_game(name, cfg.tasks) for name in cfg.games.names}
-        model, tokenizer = build_policy(cfg.model)
-        self.policy = build_worker_player(cfg, model.to(device), tokenizer)
+        # The worker's own device (Ray gives a GPU worker its GPU as "cuda"), not the learner's model.device.
+        model, tokenizer = build_policy(replace(cfg.model, device=device))
+        self.policy = build_worker_player(cfg, model, tokenizer)
         self.fixed = fixed_opponent(cfg)
         self.pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora,
                                              lm_options=lm_options(cfg))
