@@ -33,6 +33,7 @@ __all__ = [
     "GamesConfig",
     "ModelConfig",
     "PoolConfig",
+    "RayConfig",
     "RolloutConfig",
     "TasksConfig",
     "TrainerConfig",
@@ -124,6 +125,10 @@ class RolloutConfig:
     top_p: float = option(1.0, "Nucleus sampling probability mass (1.0 = off).")
     group_size: int = option(
         1, "Consecutive matches sharing game, deal and seating; grpo compares each role's returns within one (at least 2).")
+    shards: int = option(
+        1, "Parts a step's matches are split into: shard k plays match groups k, k + shards, ... with its share of "
+           "turns_per_step, concurrency / shards matches at once and its own sampling seed. A step's matches depend on "
+           "shards, not on the runner: local plays the shards in turn, ray spreads them over its workers.")
     opponent: str = option(
         "self",
         '"self" = the opponent pool decides (pure self-play under pool.rule=latest); a fixed player name '
@@ -277,6 +282,27 @@ class TasksConfig:
 
 
 @dataclass
+class RayConfig:
+    """The Ray runner (runner: ray): rollout workers as Ray actors, the learner in the trainer process."""
+
+    address: str | None = option(
+        None, "Ray cluster to join (host:port or ray://host:port); null = $RAY_ADDRESS if set, else a Ray started "
+              "on this machine for the run.")
+    workers: int = option(2, "Rollout workers (Ray actors); each plays whole shards (needs rollout.shards >= workers).")
+    cpus_per_worker: float = option(1.0, "CPUs each worker reserves; its torch uses that many threads (at least 1).")
+    gpus_per_worker: float = option(0.0, "GPUs each worker reserves (fractions share a GPU); > 0 generates on CUDA.")
+    local_cpus: int | None = option(
+        None, "CPUs of the Ray started on this machine when no cluster is given; null = every core.")
+    mode: Literal["sync", "async"] = option(
+        "sync",
+        '"sync": workers play step t with the weights after step t - 1 (the same matches as the local runner); '
+        '"async": one step off-policy, workers play step t + 1 while the learner trains on step t (staleness 1, logged).',
+    )
+    max_restarts: int = option(
+        3, "Times Ray restarts a dead worker; its unfinished shards are replayed from their seeds (exactly).")
+
+
+@dataclass
 class Config:
     """A whole sparring run."""
 
@@ -288,6 +314,9 @@ class Config:
     pool: PoolConfig = option(PoolConfig(), PoolConfig.__doc__)
     curriculum: CurriculumConfig = option(CurriculumConfig(), CurriculumConfig.__doc__)
     tasks: TasksConfig = option(TasksConfig(), TasksConfig.__doc__)
+    runner: Literal["local", "ray"] = option(
+        "local", 'Where matches run: "local" = in the trainer process; "ray" = on Ray actors (see the ray section).')
+    ray: RayConfig = option(RayConfig(), RayConfig.__doc__)
 
     def __post_init__(self) -> None:
         """Checks that span sections: settings that each look fine but together train on nothing."""
@@ -312,6 +341,20 @@ class Config:
                               "1 <= turn_phase_min_steps <= turn_phase_max_steps")
         if self.curriculum.phases and self.curriculum.phase_steps < 1:
             raise ConfigError(f"curriculum.phase_steps must be at least 1, got {self.curriculum.phase_steps}")
+        if self.rollout.shards < 1:
+            raise ConfigError(f"rollout.shards must be at least 1, got {self.rollout.shards}")
+        if self.rollout.turns_per_step < self.rollout.shards:
+            raise ConfigError(f"rollout.turns_per_step ({self.rollout.turns_per_step}) must be at least rollout.shards "
+                              f"({self.rollout.shards}): every shard plays at least one turn")
+        ray = self.ray
+        if ray.workers < 1 or ray.cpus_per_worker <= 0 or ray.gpus_per_worker < 0 or ray.max_restarts < 0:
+            raise ConfigError(f"ray needs workers >= 1, cpus_per_worker > 0, gpus_per_worker >= 0, max_restarts >= 0 "
+                              f"(got {ray.workers}, {ray.cpus_per_worker}, {ray.gpus_per_worker}, {ray.max_restarts})")
+        if self.runner == "ray" and self.rollout.shards < ray.workers:
+            raise ConfigError(f"runner=ray gives each of its ray.workers={ray.workers} whole shards: set rollout.shards "
+                              f">= {ray.workers} (got {self.rollout.shards}; set it under runner=local too to compare runs)")
+        if ray.mode == "async" and self.runner != "ray":
+            raise ConfigError("ray.mode=async overlaps Ray workers' rollouts with the learner: it needs runner=ray")
         if self.algo.advantage == "grpo" and self.rollout.group_size < 2:
             raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches: "
                               f"set rollout.group_size to 2 or more (got {self.rollout.group_size})")
@@ -546,16 +589,21 @@ def config_reference(cls: type = Config) -> str:
             for n, (tp, f) in fields.items()
             if not _is_section(tp)
         ]
+        if not name:  # the top level's own fields (runner) go after its sections, which readers look for first
+            for n, (tp, f) in fields.items():
+                if _is_section(tp):
+                    render(tp, n)
         if rows:
-            out.append(f"### `{name}` ({section.__name__})\n" if name else f"### {section.__name__}\n")
+            out.append(f"### `{name}` ({section.__name__})\n" if name else f"### top level ({section.__name__})\n")
             if section.__doc__:
                 out.append(f"{section.__doc__.strip()}\n")
             out.append("| field | type | default | doc |\n|---|---|---|---|")
             out.extend(rows)
             out.append("")
-        for n, (tp, f) in fields.items():
-            if _is_section(tp):
-                render(tp, f"{name}.{n}" if name else n)
+        if name:
+            for n, (tp, f) in fields.items():
+                if _is_section(tp):
+                    render(tp, f"{name}.{n}")
 
     render(cls, "")
     return "\n".join(out)

@@ -19,7 +19,9 @@ STREAMS: dict[str, tuple[int, int]] = {
     "opponent": (3, 2),  # the opponent pool's draw of a match group: (step, group)
     "players": (4, 2),  # a fixed player's own randomness: (step or 0, player index)
     "arena": (5, 1),  # chance events of the i-th match of an arena or evaluation: (i,)
-    "seating": (6, 1),  # the seat draw of a league round on a game of more than two seats: (round,)
+    "sampling": (6, 2),  # torch's RNG (LM sampling) while a step's shard is played: (step, shard)
+    "shard_players": (7, 3),  # fixed players' own randomness in a step's shard: (step, shard, player group)
+    "seating": (8, 1),  # the seat draw of a league round on a game of more than two seats: (round,)
 }
 
 

@@ -46,8 +46,8 @@ def test_team_ratings_rank_by_result_and_move_team_members_together():
 def test_invalid_player_is_rated_last_in_a_three_seat_league(game):
     entries = [LeagueEntry("random_a", "random"), LeagueEntry("random_b", "random"),
                LeagueEntry("invalid", AlwaysInvalid())]
-    result = run_league(entries, game, matches=12)
-    assert result.match_counts() == [12, 12, 12]
+    result = run_league(entries, game, matches=24)
+    assert result.match_counts() == [24, 24, 24]
     ratings = mu(result)
     assert ratings["invalid"] < min(ratings["random_a"], ratings["random_b"])
     elo = {name: e for name, (e, _, _) in zip(result.names, result.elo(bootstrap=0))}

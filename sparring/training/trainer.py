@@ -9,9 +9,10 @@
 
 Randomness is derived, never drifting, from named streams (`sparring.seeding`): match group g
 of step s draws its chance events, its (game, role) arm and its opponent from three independent
-streams indexed by (s, g), fixed players are re-seeded from a fourth indexed by s, and torch's RNG
-(sampling) lives in the checkpoint. So a deal never depends on which arm or opponent was drawn,
-and a resumed run replays exactly what the uninterrupted run would have done.
+streams indexed by (s, g); each shard k of the step (`training.shards`) re-seeds the fixed players
+and torch's RNG (LM sampling) from streams indexed by (s, k). So a deal never depends on which arm
+or opponent was drawn, a resumed run replays exactly what the uninterrupted run would have done,
+and a shard plays the same matches on a Ray worker as in this process (`training.runner`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from sparring.games.base import Turn
 from sparring.games.templates import answer_ids
 from sparring.players import Player, make_player
 from sparring.players.lm import LMPlayer
-from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout, is_learner_turn
+from sparring.players.rollout import MatchSpec, PlayedMatch, is_learner_turn
 from sparring.progress import progress_bar
 from sparring.seeding import stream_rng, stream_seed
 from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
@@ -52,6 +53,7 @@ from sparring.training.adapters import remove_opponent_adapter
 from sparring.training.pool import Opponent, OpponentPool, seating
 from sparring.training.phases import TurnPhases
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
+from sparring.training.runner import make_runner
 
 
 def lm_options(cfg: Config) -> dict:
@@ -78,7 +80,8 @@ class SelfPlay:
 
     Each group of matches draws its (game, role) arm from the curriculum and its opponent from
     the pool (or the configured fixed opponent); the policy takes the arm's seat. Against `self`
-    the policy takes every seat and every seat learns.
+    the policy takes every seat and every seat learns. `spec(i)` depends only on the step, `i` and
+    the curriculum's and pool's state, so a Ray worker holding copies of them seats the same matches.
     """
 
     def __init__(self, cfg: Config, policy: Player, pool: OpponentPool, curriculum: Curriculum,
@@ -91,11 +94,15 @@ class SelfPlay:
         self.rules = match_rules(cfg)
         self.step = step
         self.fixed = fixed
-        seed = cfg.trainer.seed
         self.arms = phase_arms(cfg.curriculum.phases, cfg.curriculum.phase_steps, games.values(), step)
-        if fixed is not None:
-            fixed.player.reseed(stream_seed(seed, "players", step, 0))
-        pool.reseed(stream_seed(seed, "players", step, 1))
+
+    def start_shard(self, shard: int) -> None:
+        """Re-seed the fixed players and torch's sampling RNG for one shard of this step (`training.shards`)."""
+        seed = self.cfg.trainer.seed
+        if self.fixed is not None:
+            self.fixed.player.reseed(stream_seed(seed, "shard_players", self.step, shard, 0))
+        self.pool.reseed(stream_seed(seed, "shard_players", self.step, shard, 1))
+        torch.manual_seed(stream_seed(seed, "sampling", self.step, shard))
 
     def spec(self, i: int) -> MatchSpec:
         group = i // self.cfg.rollout.group_size  # matches of a group share arm, opponent and deal
@@ -242,7 +249,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     else:
         save_config(cfg, run_dir / "config.yaml")
         log.truncate_after(-1)
-    rollout = Rollout(cfg.rollout.concurrency)
+    runner = make_runner(cfg, games)  # a Ray runner's actors end with it, also when the run fails
+    pending = runner.resume(state.get("runner")) if checkpoint else None
     started = time.perf_counter()
     checkpoint_seconds = 0.0  # the save that ended the previous step, logged with this one
     with progress_bar() as bar:
@@ -251,12 +259,14 @@ def train(cfg: Config, resume: bool = False) -> Path:
             step_started = time.perf_counter()
             watch = Stopwatch()
             # 1. Rollout: curriculum picks (game, role), the pool picks opponents; play until
-            #    enough policy turns are recorded.
-            tokens_before = policy.tokens_generated + pool.tokens_generated
-            generating_before = policy.generation_seconds + pool.generation_seconds
-            seats = SelfPlay(cfg, policy, pool, curriculum, games, step, fixed)
+            #    enough policy turns are recorded. A runner that plays ahead (ray, async) already
+            #    has this step in flight, seated and weighted as of the previous step.
             with watch("rollout"):
-                played = list(rollout.play(seats.spec, num_turns=cfg.rollout.turns_per_step, counts=seats.counts))
+                if pending is None:
+                    pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step, fixed), trained=step - 1)
+                rollouts = pending.result()
+            pending = None
+            played = rollouts.played
             rollout_time = watch.seconds["rollout"]
             for pm in played:
                 for seat in pm.spec.meta["learning_seats"]:
@@ -267,6 +277,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             samples, tokens = turn_samples(played, answers, phases.keeps if phases else None)
             with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
+            if runner.ahead and step < cfg.trainer.steps:  # the next step plays while this one trains
+                pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step + 1, fixed), trained=step - 1)
 
             # 3. Learner: PPO epochs over the batch (an empty batch skips the update), pulled
             #    toward the magnet if there is one; then the moving magnet follows the policy,
@@ -283,15 +295,16 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 pool.add_snapshot(step, model)
 
             # 4. Log, transcripts, evaluation, checkpoint.
-            generation = policy.generation_seconds + pool.generation_seconds - generating_before
+            generation = min(rollouts.generation, rollout_time)  # async: only the wait is the step's
             metrics = {
                 **rollout_metrics(played), **advantage_metrics(with_adv, baselines), **learned,
                 **pool.metrics(), **curriculum.metrics(), **game_metrics(games, played),
                 **(phases.metrics() if phases else {}),
                 "matches": len(played), "samples": len(batch),
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
-                "rollout_tokens_per_s": (policy.tokens_generated + pool.tokens_generated - tokens_before) / rollout_time,
-                "rollout_turns_per_s": len(samples) / rollout_time,
+                "rollout_tokens_per_s": rollouts.tokens / rollouts.seconds,
+                "rollout_turns_per_s": len(samples) / rollouts.seconds,
+                "staleness": rollouts.staleness, **rollouts.metrics,
             }
             if phases:
                 phases.update(metrics)  # the next step's phase, from this step's signal
@@ -330,7 +343,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                                  "pool": pool.state_dict(), "curriculum": curriculum.state_dict(),
                                  "games": {name: game.state_dict() for name, game in games.items()},
                                  "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best,
-                                 "turn_phases": phases.state_dict() if phases else None},
+                                 "turn_phases": phases.state_dict() if phases else None,
+                                 "runner": pending.state_dict() if pending else None},
                                 keep=keep)
 
             saving_started = time.perf_counter()
@@ -340,6 +354,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 save(run_dir / "best", 1)
             checkpoint_seconds = time.perf_counter() - saving_started
             bar.update(task, completed=step, stats=progress_stats(metrics))
+    runner.close()
     log.close()
     if cfg.trainer.final_eval_matches and arena_games(games):
         final_evaluation(cfg, policy, arena_games(games), run_dir)
