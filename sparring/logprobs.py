@@ -2,11 +2,12 @@
 the learner, the magnet KL and exploitability scoring share.
 
 Shared prefix: the rows of a batch usually begin with the same tokens (chat template, system
-text, the game's rules). With ``share_prefix`` the longest common prefix runs through the decoder
-once (batch 1, with gradients when they are on) and every row's rest (its own prompt tail, then
-its completion, right-padded) runs on top of that prefix's key/value cache, broadcast to the
-batch. Without it the prefix is empty and each row runs whole: the same code path, so the two
-agree up to float rounding (values and gradients; ``tests/test_logprobs.py``).
+text, the game's rules), and in small games many rows have the very same prompt (one information
+state, several samples). With ``share_prefix`` the batch runs as a tree: the longest common prefix
+once (batch 1, with gradients when they are on), then each *distinct* prompt's own tail once on
+that prefix's key/value cache, then every row's completion on its prompt's cache. Without it each
+row runs whole in one pass. The two agree up to float rounding, values and gradients
+(``tests/test_logprobs.py``).
 
 The LM head runs only at the positions that predict a completion token, never over the prompt.
 """
@@ -44,59 +45,41 @@ def _decoder_and_head(model):
     return base.get_decoder(), base.get_output_embeddings()
 
 
-def _prefix_cache(decoder, prefix: list[int], rows: int, device):
-    """The prefix's key/value cache, computed once and broadcast (a view, no copy) to ``rows`` rows."""
+def _cache(past, rows: torch.Tensor | int):
+    """A new cache holding `past`'s keys and values for the given rows (an index tensor), or for
+    its single row broadcast to `rows` rows (an int; a view, no copy)."""
     from transformers import DynamicCache
 
-    out = decoder(input_ids=torch.tensor([prefix], device=device), use_cache=True)
-    layers = out.past_key_values.layers
-    return DynamicCache(ddp_cache_data=[(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1))
-                                        for layer in layers])
+    def pick(x: torch.Tensor) -> torch.Tensor:
+        return x.expand(rows, -1, -1, -1) if isinstance(rows, int) else x.index_select(0, rows)
+
+    return DynamicCache(ddp_cache_data=[(pick(layer.keys), pick(layer.values)) for layer in past.layers])
 
 
-def completion_logprobs(model, prompts: list[list[int]], completions: list[list[int]], temperature: float = 1.0,
-                        entropy: bool = False, entropy_grad: bool = False,
-                        share_prefix: bool = True) -> CompletionLogprobs:
-    """Log-probs of each completion token under ``log_softmax(logits / temperature)``.
+def _index(values: list[int], device) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.long, device=device)
 
-    Entropies (``entropy=True``) are computed without gradient unless ``entropy_grad`` (an entropy
-    bonus needs it). Differentiable under grad.
-    """
-    decoder, head = _decoder_and_head(model)
-    device = next(model.parameters()).device
+
+def _padded(rows: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded token ids and their mask."""
+    width = max(1, max(len(r) for r in rows))
+    ids = torch.tensor([r + [0] * (width - len(r)) for r in rows], device=device)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+    return ids, mask
+
+
+def _scored_positions(prompts: list[list[int]], completions: list[list[int]], temperature: float, device,
+                      logits: torch.Tensor, entropy: bool, entropy_grad: bool) -> CompletionLogprobs:
+    """Log-probs (and entropies) from ``hidden``: ``[N, V]``, the LM head's logits at every completion
+    token's predicting position, in row-major order (row 0's tokens, then row 1's...)."""
     rows = len(prompts)
     width_c = max(1, max(len(c) for c in completions))
-    prefix = shared_prefix_length(prompts) if share_prefix else 0
-    tails = [p[prefix:] + c for p, c in zip(prompts, completions)]
-    width = max(len(t) for t in tails)
-    input_ids = torch.tensor([t + [0] * (width - len(t)) for t in tails], device=device)
-    tail_mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in tails], device=device)
-    inputs = {"input_ids": input_ids, "position_ids": (prefix + torch.arange(width, device=device)).expand(rows, -1)}
-    if prefix:
-        inputs["past_key_values"] = _prefix_cache(decoder, prompts[0][:prefix], rows, device)
-        inputs["attention_mask"] = torch.cat([torch.ones(rows, prefix, dtype=tail_mask.dtype, device=device),
-                                              tail_mask], dim=1)
-        inputs["use_cache"] = True
-    else:
-        inputs["attention_mask"] = tail_mask
-        inputs["use_cache"] = False
-    hidden = decoder(**inputs).last_hidden_state
-
-    # Completion token j of row i sits at tail index len(prompt_i) - prefix + j; the hidden state
-    # one position earlier predicts it.
-    row_idx, col_idx, slot_idx, targets = [], [], [], []
-    for i, (p, c) in enumerate(zip(prompts, completions)):
-        start = len(p) - prefix - 1
-        for j, token in enumerate(c):
-            row_idx.append(i)
-            col_idx.append(start + j)
-            slot_idx.append(j)
-            targets.append(token)
-    rows_t = torch.tensor(row_idx, dtype=torch.long, device=device)
-    slots_t = torch.tensor(slot_idx, dtype=torch.long, device=device)
-    logits = head(hidden[rows_t, torch.tensor(col_idx, dtype=torch.long, device=device)]).float() / temperature
+    rows_t = torch.tensor([i for i, c in enumerate(completions) for _ in c], dtype=torch.long, device=device)
+    slots_t = torch.tensor([j for c in completions for j in range(len(c))], dtype=torch.long, device=device)
+    targets = torch.tensor([t for c in completions for t in c], dtype=torch.long, device=device)
+    logits = logits.float() / temperature
     log_z = logits.logsumexp(-1)
-    picked = logits.gather(-1, torch.tensor(targets, dtype=torch.long, device=device)[:, None]).squeeze(-1) - log_z
+    picked = logits.gather(-1, targets[:, None]).squeeze(-1) - log_z
 
     def place(values: torch.Tensor) -> torch.Tensor:
         return torch.zeros(rows, width_c, device=device).index_put((rows_t, slots_t), values)
@@ -109,6 +92,70 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
             probs = (logits - log_z[:, None]).exp()
             result.entropy = place(log_z - (probs * logits).sum(-1))
     return result
+
+
+def _plain_states(decoder, prompts, completions, device) -> torch.Tensor:
+    """Every row whole (prompt + completion) in one pass; the states that predict completion tokens."""
+    ids, mask = _padded([p + c for p, c in zip(prompts, completions)], device)
+    positions = torch.arange(ids.shape[1], device=device).expand(len(prompts), -1)
+    hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+    rows = [i for i, c in enumerate(completions) for _ in c]
+    cols = [len(p) - 1 + j for p, c in zip(prompts, completions) for j in range(len(c))]
+    return hidden[_index(rows, device), _index(cols, device)]
+
+
+def _shared_states(decoder, prompts, completions, device) -> torch.Tensor:
+    """The same states as :func:`_plain_states`, computed as a tree: the common prefix once, each
+    distinct prompt's own tail once on top of it, then each row's completion on its prompt's cache."""
+    distinct: dict[tuple[int, ...], int] = {}
+    of_row = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+    unique = [list(p) for p in distinct]
+    prefix = shared_prefix_length(unique)
+    tails = [p[prefix:] for p in unique]
+    tail_ids, tail_mask = _padded(tails, device)
+    u = len(unique)
+    inputs = {"input_ids": tail_ids, "use_cache": True,
+              "position_ids": (prefix + torch.arange(tail_ids.shape[1], device=device)).expand(u, -1)}
+    seen = tail_mask
+    if prefix:
+        first = decoder(input_ids=torch.tensor([unique[0][:prefix]], device=device), use_cache=True)
+        inputs["past_key_values"] = _cache(first.past_key_values, u)
+        seen = torch.cat([torch.ones(u, prefix, dtype=tail_mask.dtype, device=device), tail_mask], dim=1)
+    out = decoder(attention_mask=seen, **inputs)
+    # The first completion token is predicted by the last state of its prompt's tail.
+    firsts = [(of_row[i], len(tails[of_row[i]]) - 1) for i, c in enumerate(completions) for j in range(len(c)) if j == 0]
+    first_states = out.last_hidden_state[_index([r for r, _ in firsts], device), _index([k for _, k in firsts], device)]
+    fed = [c[:-1] for c in completions]  # a completion's last token is predicted, never fed
+    if not any(fed):
+        return first_states
+    rows = _index(of_row, device)
+    fed_ids, fed_mask = _padded(fed, device)
+    starts = torch.tensor([prefix + len(tails[of_row[i]]) for i in range(len(prompts))], device=device)
+    later = decoder(input_ids=fed_ids, past_key_values=_cache(out.past_key_values, rows), use_cache=True,
+                    attention_mask=torch.cat([seen.index_select(0, rows), fed_mask], dim=1),
+                    position_ids=starts[:, None] + torch.arange(fed_ids.shape[1], device=device)).last_hidden_state
+    # Interleave into row-major order: row i's token 0 from the tail pass, tokens 1.. from this one.
+    states, k = [], 0
+    for i, c in enumerate(completions):
+        if c:
+            states.append(first_states[k:k + 1])
+            states.append(later[i, :len(c) - 1])
+            k += 1
+    return torch.cat(states)
+
+
+def completion_logprobs(model, prompts: list[list[int]], completions: list[list[int]], temperature: float = 1.0,
+                        entropy: bool = False, entropy_grad: bool = False,
+                        share_prefix: bool = True) -> CompletionLogprobs:
+    """Log-probs of each completion token under ``log_softmax(logits / temperature)``.
+
+    Entropies (``entropy=True``) are computed without gradient unless ``entropy_grad`` (an entropy
+    bonus needs it). Differentiable under grad.
+    """
+    decoder, head = _decoder_and_head(model)
+    device = next(model.parameters()).device
+    states = (_shared_states if share_prefix else _plain_states)(decoder, prompts, completions, device)
+    return _scored_positions(prompts, completions, temperature, device, head(states), entropy, entropy_grad)
 
 
 def answer_logprobs(model, prompts: list[list[int]], answers: list[list[list[int]]],

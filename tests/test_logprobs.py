@@ -7,8 +7,10 @@ from sparring.logprobs import answer_logprobs, completion_logprobs, shared_prefi
 from sparring.model import tiny_model
 
 PREFIX = [5, 17, 300, 42, 9, 77, 1200, 8]
-PROMPTS = [PREFIX + [11, 12, 13], PREFIX + [11, 14], PREFIX + [20], PREFIX + [11, 12, 13, 15, 16]]  # ragged
-COMPLETIONS = [[31, 32], [33], [34, 35, 36], [37, 38]]
+# Ragged, with repeated prompts (one information state sampled twice) and completions of 1-3 tokens.
+PROMPTS = [PREFIX + [11, 12, 13], PREFIX + [11, 14], PREFIX + [20], PREFIX + [11, 12, 13, 15, 16], PREFIX + [11, 14],
+           PREFIX + [11, 12, 13]]
+COMPLETIONS = [[31, 32], [33], [34, 35, 36], [37, 38], [39, 40, 41], [31, 32]]
 
 
 def _tiny(lora: bool):
@@ -29,7 +31,7 @@ def _grads(model, share_prefix: bool, entropy_coef: float = 0.1):
     model.zero_grad(set_to_none=True)
     out = completion_logprobs(model, PROMPTS, COMPLETIONS, temperature=0.8, entropy=True, entropy_grad=True,
                               share_prefix=share_prefix)
-    advantages = torch.tensor([[1.0], [-0.5], [0.25], [-1.0]])  # a policy-gradient loss of the learner's scale
+    advantages = torch.tensor([[1.0], [-0.5], [0.25], [-1.0], [0.75], [-0.25]])  # a policy-gradient loss of the learner's scale
     (-(out.logprobs * advantages + entropy_coef * out.entropy) * out.mask).sum().div(out.mask.sum()).backward()
     return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -71,3 +73,13 @@ def test_answer_logprobs_sum_each_candidates_tokens():
         (scores,) = answer_logprobs(model, [PROMPTS[0]], [[[31, 32], [40]]])
         per_token = completion_logprobs(model, [PROMPTS[0]] * 2, [[31, 32], [40]]).logprobs
     assert torch.allclose(scores, per_token.sum(-1), atol=1e-6)
+
+
+def test_one_token_answers_to_one_prompt_equal_the_plain_pass():
+    model = _tiny(lora=True)
+    prompts, answers = [PROMPTS[0]] * 3, [[31], [40], [7]]  # the tree has no completion pass at all
+    with torch.no_grad():
+        shared = completion_logprobs(model, prompts, answers, share_prefix=True)
+        plain = completion_logprobs(model, prompts, answers, share_prefix=False)
+    assert torch.allclose(shared.logprobs, plain.logprobs, atol=1e-5) and torch.equal(shared.mask, plain.mask)
+    assert len(set(plain.logprobs[:, 0].tolist())) == 3
