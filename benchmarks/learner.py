@@ -54,9 +54,10 @@ work shows it as a lower FLOP/s):
   A no-grad forward (TRL's old-log-prob pass when k > 1, or any sparring does) counts F (+ F_lora).
   Passes are not assumed: a hook on the decoder counts the forwards each library actually runs in a
   step, with and without grad, and the step's FLOPs are summed from those counts. The shared-prefix
-  step's prefix pass is one row, so it counts 1/B of a pass (shown as e.g. 1.12); FLOPs use whole
-  passes of the workload, so its GFLOP/s is the *effective* rate of the unshared work and may pass
-  the matmul peak: that is the point of doing less work.
+  step runs the batch as a tree (the prefix as one row, each distinct prompt tail, then the
+  completions), so its counted rows add up to partial passes (e.g. 2.12); its FLOPs are those of the
+  k whole passes of the workload it computes, so its GFLOP/s is the *effective* rate of the unshared
+  work and may pass the matmul peak: that is the point of doing less work.
 The run prints a first-step check: on the same weights and batch both libraries must report the same
 loss and pre-clip gradient norm (they agree to ~1e-6 in fp32), which shows the two steps compute the same
 update.
@@ -92,7 +93,6 @@ import contextlib  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -452,9 +452,10 @@ def fill(row: Row, args, sh: Shapes, peaks: dict[str, float]) -> None:
     batch, prompt, completion = args.batch, args.prompt_len, args.completion_len
     row.step_s = statistics.median(row.times)
     row.tokens_per_s = batch * (prompt + completion) * row.epochs / row.step_s
-    # Whole passes: a shared-prefix step's one-row prefix pass is part of the work it saves, not extra.
-    flops = step_flops(sh, batch, prompt, completion, row.mode == "lora", math.floor(row.grad_passes + 1e-9),
-                       math.floor(row.nograd_passes + 1e-9))
+    # The shared-prefix step runs the batch as a tree (prefix, distinct prompt tails, completions: its
+    # counted passes are partial ones); its FLOPs are those of the k whole passes it stands for.
+    passes = row.epochs if row.library == "sparring" else row.grad_passes
+    flops = step_flops(sh, batch, prompt, completion, row.mode == "lora", passes, row.nograd_passes)
     row.gflops = flops / row.step_s / 1e9
     peak = peaks["fp32"] if row.dtype == "fp32" else max(peaks.values())
     row.peak_fraction = row.gflops / peak
