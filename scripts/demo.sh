@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up .venv if needed, then runs the main job: the CPU self-play demo (about 5 minutes on 2 cores).
+# Sets up .venv if needed, then runs the main job: the CPU self-play demo (about 2 minutes on 2 cores).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 # Self-play demo: SmolLM2-135M learns Kuhn Poker (LoRA), then is evaluated against random and
