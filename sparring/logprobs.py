@@ -174,9 +174,9 @@ def answer_logprobs(model, prompts: list[list[int]], answers: list[list[list[int
 
 
 def sequence_logprobs(model, prompt_ids_list: list[list[int]], completion_ids_list: list[list[int]],
-                      temperature: float = 1.0) -> list[torch.Tensor]:
+                      temperature: float = 1.0, share_prefix: bool = True) -> list[torch.Tensor]:
     """Per-token log-probs of each completion, one 1-D tensor per row (differentiable under grad)."""
     if not prompt_ids_list:
         return []
-    scored = completion_logprobs(model, prompt_ids_list, completion_ids_list, temperature)
+    scored = completion_logprobs(model, prompt_ids_list, completion_ids_list, temperature, share_prefix=share_prefix)
     return [scored.logprobs[i, : len(c)] for i, c in enumerate(completion_ids_list)]
