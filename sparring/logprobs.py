@@ -123,7 +123,7 @@ def _shared_states(decoder, prompts, completions, device) -> torch.Tensor:
         seen = torch.cat([torch.ones(u, prefix, dtype=tail_mask.dtype, device=device), tail_mask], dim=1)
     out = decoder(attention_mask=seen, **inputs)
     # The first completion token is predicted by the last state of its prompt's tail.
-    firsts = [(of_row[i], len(tails[of_row[i]]) - 1) for i, c in enumerate(completions) for j in range(len(c)) if j == 0]
+    firsts = [(of_row[i], len(tails[of_row[i]]) - 1) for i, c in enumerate(completions) if c]
     first_states = out.last_hidden_state[_index([r for r, _ in firsts], device), _index([k for _, k in firsts], device)]
     fed = [c[:-1] for c in completions]  # a completion's last token is predicted, never fed
     if not any(fed):

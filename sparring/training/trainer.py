@@ -261,13 +261,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
             # 1. Rollout: curriculum picks (game, role), the pool picks opponents; play until
             #    enough policy turns are recorded. A runner that plays ahead (ray, async) already
             #    has this step in flight, seated and weighted as of the previous step.
-            with watch("rollout"):
-                if pending is None:
-                    pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step, fixed), trained=step - 1)
-                rollouts = pending.result()
+            if pending is None:
+                pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step, fixed), trained=step - 1)
+            rollouts = pending.result()
             pending = None
             played = rollouts.played
-            rollout_time = watch.seconds["rollout"]
+            rollout_time = time.perf_counter() - step_started
             for pm in played:
                 for seat in pm.spec.meta["learning_seats"]:
                     pool.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat, pm.match.teams()))
@@ -326,7 +325,6 @@ def train(cfg: Config, resume: bool = False) -> Path:
             # Where the step's time went (the previous step's checkpoint save included).
             watch.add("generation", generation)
             watch.add("rollout_other", rollout_time - generation)
-            del watch.seconds["rollout"]
             watch.add("checkpoint", checkpoint_seconds)
             step_seconds = time.perf_counter() - step_started + checkpoint_seconds
             metrics.update(watch.profile(step_seconds))
