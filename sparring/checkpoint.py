@@ -1,6 +1,7 @@
 """Checkpoints: the model in HF format plus everything else a resumed run needs, written atomically.
 
-Layout: RUN_DIR/checkpoints/step_000010/{model/, trainer_state.pt}. A checkpoint is written to a
+Layout: RUN_DIR/checkpoints/step_000010/{model/, trainer_state.pt} (plus average/ when the run keeps an
+average policy). A checkpoint is written to a
 temporary folder and renamed into place, so a kill during a save leaves the previous one intact.
 """
 
@@ -41,8 +42,21 @@ def set_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
 
 
-def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep: int) -> Path:
-    """Write checkpoint `step` (model via save_pretrained, `state` via torch.save), keep the last `keep`."""
+def save_adapter(folder: Path, like: Path, weights: dict[str, torch.Tensor]) -> None:
+    """A LoRA folder holding `weights`, with the config and tokenizer of the saved adapter folder `like`."""
+    from safetensors.torch import save_file
+
+    shutil.copytree(like, folder, ignore=shutil.ignore_patterns("adapter_model.*"))
+    save_file({key: value.contiguous() for key, value in weights.items()}, str(folder / "adapter_model.safetensors"))
+
+
+def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep: int,
+                    adapters: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
+    """Write checkpoint `step` (model via save_pretrained, `state` via torch.save), keep the last `keep`.
+
+    `adapters` names other LoRA weights of the same model (the average policy) saved beside `model/`
+    as folders of their own, each loadable like the model folder.
+    """
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:06d}"
@@ -53,6 +67,8 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str,
     else:
         model.save_pretrained(tmp / "model")
     tokenizer.save_pretrained(tmp / "model")
+    for name, weights in (adapters or {}).items():
+        save_adapter(tmp / name, tmp / "model", weights)
     torch.save({**state, "rng": rng_states()}, tmp / "trainer_state.pt")
     if final.exists():
         shutil.rmtree(final)

@@ -150,7 +150,9 @@ class AlgoConfig:
     rae_baseline: Literal["pre", "post"] = option(
         "pre", 'RAE baseline subtracted: "pre" = before this batch updates it, "post" = after.'
     )
-    drop_zero_advantage: bool = option(True, "Drop turn samples whose advantage is exactly zero before the learner step.")
+    drop_zero_advantage: bool = option(
+        True, "Drop turn samples whose advantage is exactly zero before the learner step (not under a magnet or "
+              "entropy bonus: those act on every turn).")
     loss: Literal["ppo", "reinforce"] = option(
         "ppo", 'Policy loss: "ppo" = clipped importance-ratio objective; "reinforce" = advantage-weighted log-likelihood.'
     )
@@ -210,7 +212,13 @@ class TrainerConfig:
         0, "Every N learner steps, log the exact exploitability and NashConv of the policy at its sampling temperature "
            "on each game where it is defined (Kuhn, Leduc); 0 = off.")
     keep_best: bool = option(
-        False, "With exploitability_every: also keep RUN_DIR/best, the checkpoint with the lowest mean exploitability.")
+        False, "With exploitability_every: also keep RUN_DIR/best, the checkpoint with the lowest mean exploitability "
+               "(of the last iterate or, with average_decay, of the average policy, whichever is lower).")
+    average_decay: float = option(
+        0.0, "Keep the average policy, an exponential moving average of the LoRA weights (a <- decay * a + (1 - decay) "
+             "* policy after every step), as fictitious play averages strategies: exploitability_every scores it too "
+             "(exploitability_average/GAME) and checkpoints save it beside the policy (average/, a LoRA folder that "
+             "lm:PATH loads); 0 = off.")
     final_eval_matches: int = option(0, "After training, matches against random and against the untrained model (printed, saved to eval.jsonl); 0 = skip.")
     transfer_every: int = option(
         0, "Run the transfer suite (held-out games vs random, reasoning tasks; deltas vs the initial model) every N "
@@ -328,6 +336,10 @@ class Config:
                               f"algo.magnet_coef=0.1) or neither (got magnet={algo.magnet}, magnet_coef={algo.magnet_coef})")
         if algo.magnet in ("initial", "ema", "lagged") and not self.model.lora:
             raise ConfigError(f"algo.magnet={algo.magnet} is an adapter state of the policy's model: it needs model.lora=true")
+        if not 0 <= self.trainer.average_decay < 1:
+            raise ConfigError(f"trainer.average_decay must be in [0, 1), got {self.trainer.average_decay}")
+        if self.trainer.average_decay and not self.model.lora:
+            raise ConfigError("trainer.average_decay averages the LoRA weights: it needs model.lora=true")
         if self.trainer.keep_best and not self.trainer.exploitability_every:
             raise ConfigError("trainer.keep_best ranks checkpoints by exploitability: set trainer.exploitability_every too")
         for k, phase in enumerate(self.curriculum.phases):

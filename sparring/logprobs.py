@@ -5,8 +5,8 @@ Shared prefix: the rows of a batch usually begin with the same tokens (chat temp
 text, the game's rules), and in small games many rows have the very same prompt (one information
 state, several samples). With ``share_prefix`` the batch runs as a tree: the longest common prefix
 once (batch 1, with gradients when they are on), then each *distinct* prompt's own tail once on
-that prefix's key/value cache, then every row's completion on its prompt's cache. Without it each
-row runs whole in one pass. The two agree up to float rounding, values and gradients
+that prefix's key/value cache, then every distinct (prompt, completion) pair's completion on its
+prompt's cache (rows repeating a pair share its result). Without it each row runs whole in one pass. The two agree up to float rounding, values and gradients
 (``tests/test_logprobs.py``).
 
 The LM head runs only at the positions that predict a completion token, never over the prompt.
@@ -154,8 +154,20 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
     """
     decoder, head = _decoder_and_head(model)
     device = next(model.parameters()).device
-    states = (_shared_states if share_prefix else _plain_states)(decoder, prompts, completions, device)
-    return _scored_positions(prompts, completions, temperature, device, head(states), entropy, entropy_grad)
+    if not share_prefix:
+        states = _plain_states(decoder, prompts, completions, device)
+        return _scored_positions(prompts, completions, temperature, device, head(states), entropy, entropy_grad)
+    # Rows repeating a (prompt, completion) pair (one information state, the same answer) run once.
+    distinct: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
+    of_row = [distinct.setdefault((tuple(p), tuple(c)), len(distinct)) for p, c in zip(prompts, completions)]
+    prompts_u, completions_u = [list(p) for p, _ in distinct], [list(c) for _, c in distinct]
+    states = _shared_states(decoder, prompts_u, completions_u, device)
+    scored = _scored_positions(prompts_u, completions_u, temperature, device, head(states), entropy, entropy_grad)
+    if len(distinct) == len(prompts):
+        return scored
+    rows = _index(of_row, device)
+    entropy_rows = None if scored.entropy is None else scored.entropy.index_select(0, rows)
+    return CompletionLogprobs(scored.logprobs.index_select(0, rows), scored.mask.index_select(0, rows), entropy_rows)
 
 
 def answer_logprobs(model, prompts: list[list[int]], answers: list[list[list[int]]],
@@ -169,8 +181,23 @@ def answer_logprobs(model, prompts: list[list[int]], answers: list[list[list[int
         return [torch.zeros(0) for _ in prompts]
     scored = completion_logprobs(model, [p for p, _ in pairs], [a for _, a in pairs], temperature,
                                  share_prefix=share_prefix)
-    totals = (scored.logprobs * scored.mask).sum(-1)
-    return list(totals.split([len(c) for c in answers]))
+    return answer_totals(scored, [len(c) for c in answers])
+
+
+def answer_totals(scored: CompletionLogprobs, counts: list[int]) -> list[torch.Tensor]:
+    """Rows of candidate answers, ``counts[i]`` of them for prompt i, to one ``[K_i]`` tensor of summed log-probs each."""
+    return list((scored.logprobs * scored.mask).sum(-1).split(counts))
+
+
+def split_rows(scored: CompletionLogprobs, n: int) -> tuple[CompletionLogprobs, CompletionLogprobs]:
+    """The first ``n`` rows (trimmed to their own longest completion) and the rest, as two results."""
+    width = max(1, int(scored.mask[:n].sum(-1).max())) if n else 1
+
+    def part(rows: slice, cols: slice) -> CompletionLogprobs:
+        entropy = None if scored.entropy is None else scored.entropy[rows, cols]
+        return CompletionLogprobs(scored.logprobs[rows, cols], scored.mask[rows, cols], entropy)
+
+    return part(slice(0, n), slice(0, width)), part(slice(n, None), slice(None))
 
 
 def sequence_logprobs(model, prompt_ids_list: list[list[int]], completion_ids_list: list[list[int]],

@@ -67,7 +67,20 @@ def test_likelihood_scorer_sees_the_prompt_the_player_sees(tiny):
 
     obs = make_game("kuhn_poker").new_match(5).observe()
     assert scorer.prompt_ids(obs) == player.act_batch([obs])[0].extra["prompt_ids"]
-    assert tiny[1].decode(scorer.prompt_ids(obs) + scorer.completion_ids(obs, "bet")).endswith("\\boxed{bet}")
+    assert tiny[1].decode(scorer.prompt_ids(obs) + scorer.completion_ids(obs, "bet")).endswith("\\boxed{bet")
+
+
+def test_a_move_is_scored_by_its_choice_not_by_its_closing_punctuation(tiny):
+    from sparring.games.templates import answer_ids
+
+    tokenizer = tiny[1]
+    chosen = answer_ids(tokenizer, "short", "boxed", "bet", ["pass", "bet"])
+    assert tokenizer.decode(chosen) == "bet"
+    for written in ("bet}", "bet}.", "bet} ", "bet},"):  # every way of closing it starts with the same tokens
+        assert tokenizer(written, add_special_tokens=False).input_ids[:len(chosen)] == chosen
+    # where one legal move begins another, the closer is what tells them apart, so it stays
+    assert tokenizer.decode(answer_ids(tokenizer, "short", "bracket", "1", ["1", "10"])) == "1]"
+    assert tokenizer.decode(answer_ids(tokenizer, "spiral", "boxed", "10", ["1", "10"])) == "\\boxed{10"
 
 
 def test_policy_through_prompts_equals_the_same_tabular_policy():

@@ -151,3 +151,20 @@ def test_moving_magnets_follow_the_policy(tmp_path):
 def test_inconsistent_regulariser_settings_are_one_line_errors(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, overrides)
+
+
+def test_the_learner_applies_the_magnet_kl_gradient_of_a_separate_answer_pass(tmp_path):
+    """The answers ride in the completions' tree pass; the gradient equals KL over a pass of its own."""
+    from sparring.logprobs import answer_logprobs
+
+    model, learner = tiny_learner(tmp_path, "algo.magnet=uniform", "algo.magnet_coef=0.7", "algo.loss=reinforce",
+                                  "trainer.max_grad_norm=1e9")
+    batch = answered()  # advantage 0: the gradient is the magnet's alone
+    params = [p for p in model.parameters() if p.requires_grad]
+    logps = answer_logprobs(model, [s.prompt_ids for s in batch], [s.legal_answers for s in batch])
+    (0.7 * torch.stack([answer_kl(lp) for lp in logps]).mean()).backward()
+    expected = [p.grad.clone() for p in params]
+    model.zero_grad(set_to_none=True)
+    learner.step(batch)
+    assert max(float((p.grad - e).abs().max()) for p, e in zip(params, expected)) < 1e-6
+    assert max(float(e.abs().max()) for e in expected) > 1e-4  # the magnet really had a gradient

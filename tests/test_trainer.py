@@ -103,7 +103,7 @@ POOL_AND_SEC = ("games.names=[tic_tac_toe, kuhn_poker]", "pool.rule=prioritised"
 
 
 MAGNET = ("games.names=[kuhn_poker]", "algo.magnet=ema", "algo.magnet_coef=0.5", "algo.entropy_coef=0.01",
-          "trainer.exploitability_every=2", "trainer.keep_best=true")
+          "trainer.exploitability_every=2", "trainer.keep_best=true", "trainer.average_decay=0.8")
 
 
 @pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET], ids=["self-play", "pool-and-sec", "magnet"])
@@ -131,6 +131,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     if extra == MAGNET:  # the regularisers and the exploitability log really took part
         assert all(m["magnet_kl"] > 0 and m["entropy_coef"] == 0.01 for m in reference if "magnet_kl" in m)
         assert [m["step"] for m in reference if "exploitability/kuhn_poker" in m] == [2, 4]
+        assert [m["step"] for m in reference if "exploitability_average/kuhn_poker" in m] == [2, 4]
         assert (run / "best" / "checkpoints").is_dir()
 
 
@@ -193,3 +194,25 @@ def test_each_step_logs_where_its_time_went(tmp_path):
         assert 0 < inner <= row["time/learner"]
         assert row["trained_turns_per_s"] == pytest.approx(row["samples"] / row["time/step"])
     assert rows[0]["time/checkpoint"] == 0 and rows[1]["time/checkpoint"] > 0  # step 1's save, logged with step 2
+
+
+def test_the_average_policy_is_an_ema_of_the_lora_weights_saved_as_a_loadable_adapter(tmp_path):
+    from safetensors.torch import load_file
+
+    from sparring.model import load_model
+
+    decay = 0.75
+    run = train(tiny_cfg(tmp_path, "trainer.steps=1", "trainer.save_every=1", "games.names=[kuhn_poker]",
+                         f"trainer.average_decay={decay}", "trainer.exploitability_every=1"))
+    checkpoint = run / "checkpoints" / "step_000001"
+    policy = load_file(str(checkpoint / "model" / "adapter_model.safetensors"))
+    average = load_file(str(checkpoint / "average" / "adapter_model.safetensors"))
+    assert set(average) == set(policy)
+    moved = [k for k in policy if "lora_B" in k and policy[k].abs().max() > 0]
+    assert moved, "one step should move the LoRA B matrices away from their zero init"
+    for key in moved:  # B starts at 0, so after one step the average is (1 - decay) * B
+        assert torch.allclose(average[key], (1 - decay) * policy[key], atol=1e-7)
+    model, _ = load_model(str(checkpoint / "average"))  # lm:PATH loads it like the policy's folder
+    assert model.peft_config
+    logged = read_metrics(run)[0]
+    assert logged["exploitability_average/kuhn_poker"] != logged["exploitability/kuhn_poker"]

@@ -37,6 +37,8 @@ PER_ROLE = {  # key prefix -> (file stem, y label, title)
     "baseline": ("baseline", "baseline", "Return baseline per (game, role)"),
     "exploitability": ("train_exploitability", "exploitability (chips per game)",
                        "Exact exploitability during training, at the sampling temperature"),
+    "exploitability_average": ("train_exploitability_average", "exploitability (chips per game)",
+                               "Exact exploitability of the average policy (EMA weights) during training"),
 }
 SCALARS = {  # key -> (file stem, y label, title)
     "response_length": ("response_length", "tokens", "Mean response length"),

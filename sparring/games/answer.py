@@ -30,6 +30,11 @@ def answer_opener(answer_format: str) -> str:
     return format_answer("", answer_format)[:-1]
 
 
+def answer_closer(answer_format: str) -> str:
+    """The text an answer ends with (`}` or `]`)."""
+    return format_answer("", answer_format)[-1]
+
+
 def format_answer(move: str, answer_format: str) -> str:
     """Write a move the way the answer format expects it."""
     if answer_format == "boxed":

@@ -20,11 +20,12 @@ question alone and pre-fills the answer opener; "spiral" asks to reason step by 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sparring.errors import SparringError
-from sparring.games.answer import answer_opener, format_answer
+from sparring.games.answer import answer_closer, answer_opener, format_answer
 
 __all__ = ["TEMPLATES", "Template", "answer_ids", "answer_prefix", "render_prompt", "template_text"]
 
@@ -84,7 +85,18 @@ def render_prompt(tokenizer: Any, template: str, game_prompt: str, answer_format
     return text + answer_prefix(template, answer_format)
 
 
-def answer_ids(tokenizer: Any, template: str, answer_format: str, move: str) -> list[int]:
-    """The tokens a model writes to answer exactly ``move``: its answer text minus what the template pre-fills."""
+def answer_ids(tokenizer: Any, template: str, answer_format: str, move: str, legal_moves: Sequence[str] = ()
+               ) -> list[int]:
+    """The tokens with which a model chooses ``move``: its answer text minus what the template pre-fills,
+    and minus the closing brace or bracket.
+
+    The closer is punctuation, not the choice: a model that writes ``bet}.`` closes with the single
+    token ``}.``, and a score that counted ``}`` would rank moves by how they are punctuated (a
+    policy can then look uniform over ``pass}`` / ``bet}`` while it always writes ``bet}.``). The
+    closer stays only when another of ``legal_moves`` begins with this move's text (``1`` and ``10``),
+    where it is what tells them apart.
+    """
     answer = format_answer(move, answer_format).removeprefix(answer_prefix(template, answer_format))
+    if not any(other != move and other.startswith(move) for other in legal_moves):
+        answer = answer.removesuffix(answer_closer(answer_format))
     return tokenizer(answer, add_special_tokens=False).input_ids

@@ -1,7 +1,7 @@
 """LoRA adapter states played through the policy's own model: snapshot the trainable adapter, run a
 body with other adapter weights active in a second slot, delete that slot before saving.
 
-The opponent pool's snapshots and the learner's moving magnets are both such states.
+The opponent pool's snapshots, the learner's moving magnets and the average policy are all such states.
 """
 
 from __future__ import annotations
@@ -91,3 +91,21 @@ def remove_opponent_adapter(model: Any, slot: str = OPPONENT_ADAPTER) -> None:
         model.delete_adapter(slot)
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+class AdapterAverage:
+    """An exponential moving average of the trainable adapter's weights: ``m <- decay * m + (1 - decay) * w``.
+
+    Starts at the adapter as it is when built; :meth:`update` folds in the adapter after a learner
+    step. The "ema" magnet and the average policy (`trainer.average_decay`) are both this average.
+    """
+
+    def __init__(self, model: Any, decay: float, what: str):
+        if not 0 <= decay < 1:
+            raise SparringError(f"{what} must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.weights = adapter_snapshot(model)
+
+    def update(self, model: Any) -> None:
+        now = adapter_snapshot(model)
+        self.weights = {k: self.decay * self.weights[k] + (1 - self.decay) * now[k] for k in now}

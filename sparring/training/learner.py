@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sparring.logprobs import CompletionLogprobs, answer_logprobs, completion_logprobs
+from sparring.logprobs import CompletionLogprobs, answer_logprobs, answer_totals, completion_logprobs, split_rows
 from sparring.training.losses import policy_loss
 from sparring.training.metrics import Stopwatch
 from sparring.training.adapters import opponent_adapter
@@ -90,11 +90,22 @@ class Learner:
         size = self.trainer.micro_batch
         return [ordered[start:start + size] for start in range(0, len(ordered), size)]
 
-    def _forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False
-                 ) -> CompletionLogprobs:
+    def _forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
+                 with_answers: bool = False) -> tuple[CompletionLogprobs, list[torch.Tensor]]:
+        """The chunk's completion log-probs and, ``with_answers``, each sample's legal answers' summed
+        log-probs (the magnet KL's input) from the same pass: the answers are extra rows on the same
+        prompts, so the shared-prefix tree runs each prompt once for both."""
+        prompts = [s.prompt_ids for s in chunk]
+        completions = [s.completion_ids for s in chunk]
+        counts = [len(s.legal_answers) if with_answers else 0 for s in chunk]
+        for s, count in zip(chunk, counts):
+            prompts += [s.prompt_ids] * count
+            completions += s.legal_answers[:count]
         with self.watch("forward"), self._compute():
-            return completion_logprobs(self.model, [s.prompt_ids for s in chunk], [s.completion_ids for s in chunk],
-                                       self.temperature, entropy, entropy_grad, share_prefix=self.algo.shared_prefix)
+            scored = completion_logprobs(self.model, prompts, completions, self.temperature, entropy, entropy_grad,
+                                         share_prefix=self.algo.shared_prefix)
+        own, answers = split_rows(scored, len(chunk))
+        return own, answer_totals(answers, counts) if with_answers else []
 
     def _answer_logps(self, chunk: list[LearnerSample]) -> list[torch.Tensor]:
         """Each sample's legal answers' summed log-probs under the active weights."""
@@ -110,12 +121,12 @@ class Learner:
             raise ValueError(f"the {self.algo.magnet} magnet needs Learner.magnet_weights")
         return opponent_adapter(self.model, self.magnet_weights, slot=MAGNET_ADAPTER)
 
-    def _magnet_kl(self, chunk: list[LearnerSample], magnet: list[torch.Tensor] | None) -> torch.Tensor:
-        """Mean over the chunk's samples with two or more legal answers of KL(policy || magnet) on them."""
-        logps = self._answer_logps(chunk)
+    def _magnet_kl(self, logps: list[torch.Tensor], magnet: list[torch.Tensor] | None) -> torch.Tensor:
+        """Mean over a chunk's samples (``logps``: each one's legal answers' log-probs) of KL(policy || magnet)
+        on the samples with two or more legal answers."""
         terms = [answer_kl(lp, magnet[k] if magnet is not None else None)
                  for k, lp in enumerate(logps) if lp.numel() >= 2]
-        return torch.stack(terms).sum() / len(chunk) if terms else torch.zeros((), device=self.device)
+        return torch.stack(terms).sum() / len(logps) if terms else torch.zeros((), device=self.device)
 
     def step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
         """Run the PPO epochs over `samples` (learner step `step`, for coefficient schedules); return statistics."""
@@ -130,7 +141,7 @@ class Learner:
         ref = []
         if self.algo.kl_coef > 0:
             with torch.no_grad(), self._reference():
-                ref = [self._forward(chunk).logprobs for chunk in micro]
+                ref = [self._forward(chunk)[0].logprobs for chunk in micro]
         magnet: list[list[torch.Tensor] | None] = [None] * len(micro)  # None: the uniform magnet
         if magnet_coef and algo.magnet != "uniform":
             with torch.no_grad(), self._magnet():
@@ -144,7 +155,8 @@ class Learner:
             loss_total, agg = 0.0, {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 0.0}
             magnet_kl = 0.0
             for i, chunk in enumerate(micro):
-                out = self._forward(chunk, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0)
+                out, answer_logps = self._forward(chunk, entropy=epoch == 0 or entropy_coef > 0,
+                                                  entropy_grad=entropy_coef > 0, with_answers=bool(magnet_coef))
                 logp, ent, mask = out.logprobs, out.entropy, out.mask
                 if epoch == 0:
                     old.append(logp.detach())
@@ -165,7 +177,7 @@ class Learner:
                     token_weights=is_weights[i],
                 )
                 if magnet_coef:
-                    kl = self._magnet_kl(chunk, magnet[i])
+                    kl = self._magnet_kl(answer_logps, magnet[i])
                     loss = loss + magnet_coef * kl
                     magnet_kl += float(kl.detach()) * len(chunk) / len(samples)
                 with self.watch("backward"):

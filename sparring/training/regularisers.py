@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from sparring.errors import SparringError
-from sparring.training.adapters import adapter_snapshot
+from sparring.training.adapters import AdapterAverage, adapter_snapshot
 
 MAGNETS = ("none", "uniform", "initial", "ema", "lagged")
 MOVING_MAGNETS = ("ema", "lagged")
@@ -74,33 +74,28 @@ class MovingMagnet:
     def __init__(self, kind: str, model: Any, decay: float = 0.9, lag: int = 5):
         if kind not in MOVING_MAGNETS:
             raise SparringError(f"a moving magnet is one of {', '.join(MOVING_MAGNETS)}, not {kind!r}")
-        if not 0 <= decay < 1:
-            raise SparringError(f"algo.magnet_ema_decay must be in [0, 1), got {decay}")
         if lag < 1:
             raise SparringError(f"algo.magnet_lag must be at least 1, got {lag}")
         self.kind = kind
-        self.decay = decay
         self.lag = lag
-        start = adapter_snapshot(model)
-        self.ema = start
-        self.history: collections.deque[dict[str, torch.Tensor]] = collections.deque([start], maxlen=lag + 1)
+        self.ema = AdapterAverage(model, decay, "algo.magnet_ema_decay")
+        self.history: collections.deque[dict[str, torch.Tensor]] = collections.deque([self.ema.weights], maxlen=lag + 1)
 
     @property
     def weights(self) -> Mapping[str, torch.Tensor]:
-        return self.ema if self.kind == "ema" else self.history[0]
+        return self.ema.weights if self.kind == "ema" else self.history[0]
 
     def update(self, model: Any) -> None:
-        now = adapter_snapshot(model)
         if self.kind == "ema":
-            self.ema = {k: self.decay * self.ema[k] + (1 - self.decay) * now[k] for k in now}
+            self.ema.update(model)
         else:
-            self.history.append(now)
+            self.history.append(adapter_snapshot(model))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "ema": self.ema, "history": list(self.history)}
+        return {"kind": self.kind, "ema": self.ema.weights, "history": list(self.history)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state["kind"] != self.kind:
             raise SparringError(f"the checkpoint's magnet is {state['kind']!r}, the config's {self.kind!r}")
-        self.ema = dict(state["ema"])
+        self.ema.weights = dict(state["ema"])
         self.history = collections.deque(state["history"], maxlen=self.lag + 1)

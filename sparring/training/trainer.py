@@ -49,11 +49,13 @@ from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, pha
 from sparring.training.learner import MAGNET_ADAPTER, Learner, LearnerSample
 from sparring.training.metrics import MetricsLog, Stopwatch
 from sparring.training.policy import build_policy
-from sparring.training.adapters import remove_opponent_adapter
+from sparring.training.adapters import AdapterAverage, opponent_adapter, remove_opponent_adapter
 from sparring.training.pool import Opponent, OpponentPool, seating
 from sparring.training.phases import TurnPhases
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
 from sparring.training.runner import make_runner
+
+AVERAGE_ADAPTER = "average"  # the peft adapter slot the average policy is scored in, and its checkpoint folder
 
 
 def lm_options(cfg: Config) -> dict:
@@ -126,7 +128,7 @@ def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[i
     """One trajectory per learning seat (or per scored part of it, `Match.scored_turns`: a task
     game's solver attempts): the advantage view and the token view of every LM turn.
 
-    With ``answers(answer_format, move) -> token ids`` each learner sample also carries the tokens
+    With ``answers(answer_format, move, legal_moves) -> token ids`` each learner sample also carries the tokens
     of every legal move's answer at its turn (what the magnet KL compares). ``keep(turn)`` false
     leaves a turn out (turn phases: only the current phase's turns train).
     """
@@ -144,7 +146,8 @@ def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[i
                         game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
                         num_tokens=len(turn.extra["completion_ids"]), reward=ret if last else 0.0,
                         seat_return=ret, group=str(pm.spec.meta["group"]), task=pm.match.task))
-                    legal = ([answers(pm.match.rules.answer_format, m) for m in turn.extra["legal_moves"]]
+                    moves = turn.extra["legal_moves"]
+                    legal = ([answers(pm.match.rules.answer_format, m, moves) for m in moves]
                              if answers else [])
                     tokens[(match_id, role, k)] = LearnerSample(
                         turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0, legal)
@@ -153,14 +156,20 @@ def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[i
 
 def score_samples(cfg: Config, samples: list[TurnSample], baselines: RAEBaselines,
                   curriculum: Curriculum) -> list[TurnSample]:
-    """Advantages for the turn samples; the curriculum learns from all of them, then zeros are dropped if asked."""
+    """Advantages for the turn samples; the curriculum learns from all of them, then zeros are dropped if asked.
+
+    A regulariser (magnet KL, entropy bonus) acts on every turn, so under one nothing is dropped: a policy
+    that has collapsed to a pure strategy wins and loses the same in every match (all advantages 0), and
+    dropping those turns would leave nothing to pull it back toward the magnet.
+    """
     options = {"rae": {"baseline": cfg.algo.rae_baseline}, "grpo": {"scale": cfg.algo.grpo_scale},
                "mars": {}, "trr": {}}[cfg.algo.advantage]
     scored = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
     # Arms are seats; a game that deals roles per match (spy) keys samples by role, which maps to no
     # one seat: its arms keep their values (SEC then draws them uniformly).
     curriculum.update({arm: r for arm, r in arm_rewards(scored).items() if arm in curriculum.values})
-    return [s for s in scored if s.advantage != 0.0] if cfg.algo.drop_zero_advantage else scored
+    regularised = cfg.algo.magnet != "none" or cfg.algo.entropy_coef > 0
+    return [s for s in scored if s.advantage != 0.0] if cfg.algo.drop_zero_advantage and not regularised else scored
 
 
 def rollout_metrics(played: list[PlayedMatch]) -> dict[str, float]:
@@ -227,6 +236,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     curriculum = Curriculum.from_config(cfg.curriculum, game_arms(games.values()))
     magnet = MovingMagnet(cfg.algo.magnet, model, cfg.algo.magnet_ema_decay, cfg.algo.magnet_lag) \
         if cfg.algo.magnet in MOVING_MAGNETS else None
+    average = AdapterAverage(model, cfg.trainer.average_decay, "trainer.average_decay") \
+        if cfg.trainer.average_decay else None
     answers = partial(answer_ids, tokenizer, cfg.games.template) if cfg.algo.magnet != "none" else None
     phases = TurnPhases.from_config(cfg.curriculum)
     log = MetricsLog(run_dir)
@@ -241,6 +252,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             games[name].load_state_dict(game_state)
         if magnet:
             magnet.load_state_dict(state["magnet"])
+        if average:
+            average.weights = state["average"]
         if phases:
             phases.load_state_dict(state["turn_phases"])
         start, best = state["step"], state.get("best_exploitability", math.inf)
@@ -288,6 +301,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 learned = learner.step(batch, step) if batch else {"skipped": 1.0}
                 if magnet:
                     magnet.update(model)
+                if average:
+                    average.update(model)
             with watch("weight_sync"):
                 policy.sync()
             if cfg.pool.rule != "latest" and step % cfg.pool.snapshot_every == 0:
@@ -316,9 +331,14 @@ def train(cfg: Config, resume: bool = False) -> Path:
                              seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
                 if cfg.trainer.exploitability_every and step % cfg.trainer.exploitability_every == 0:
                     measured = exploitability_metrics(policy, list(games))
+                    if average:
+                        with opponent_adapter(model, average.weights, slot=AVERAGE_ADAPTER):
+                            averaged = exploitability_metrics(policy, list(games))
+                        measured.update({key.replace("/", "_average/", 1): v for key, v in averaged.items()})
                     metrics.update(measured)
-                    improved = measured["exploitability/mean"] < best
-                    best = min(best, measured["exploitability/mean"])
+                    lowest = min(measured["exploitability/mean"], measured.get("exploitability_average/mean", math.inf))
+                    improved = lowest < best
+                    best = min(best, lowest)
                 if cfg.trainer.transfer_every and step % cfg.trainer.transfer_every == 0:
                     transfer(policy, cfg, items=cfg.trainer.transfer_items, matches=cfg.trainer.transfer_items,
                              seed=cfg.trainer.seed, concurrency=cfg.rollout.concurrency, run_dir=run_dir, step=step)
@@ -336,14 +356,16 @@ def train(cfg: Config, resume: bool = False) -> Path:
             def save(root: Path, keep: int) -> None:
                 pool.release()
                 remove_opponent_adapter(model, MAGNET_ADAPTER)
+                remove_opponent_adapter(model, AVERAGE_ADAPTER)
                 save_checkpoint(root, step, model, tokenizer,
                                 {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict(),
                                  "pool": pool.state_dict(), "curriculum": curriculum.state_dict(),
                                  "games": {name: game.state_dict() for name, game in games.items()},
                                  "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best,
                                  "turn_phases": phases.state_dict() if phases else None,
-                                 "runner": pending.state_dict() if pending else None},
-                                keep=keep)
+                                 "runner": pending.state_dict() if pending else None,
+                                 "average": average.weights if average else None},
+                                keep=keep, adapters={AVERAGE_ADAPTER: average.weights} if average else None)
 
             saving_started = time.perf_counter()
             if step % cfg.trainer.save_every == 0 or step == cfg.trainer.steps:
