@@ -34,3 +34,18 @@ def test_games_lists_first_class_games(capsys):
     out = capsys.readouterr().out
     for name in ("tic_tac_toe", "kuhn_poker", "leduc_poker", "connect_four", "liars_dice"):
         assert name in out
+
+
+def test_a_checkpoints_average_policy_resolves_to_its_run_and_step(tmp_path):
+    from sparring.cli.eval import resolve_target
+    from sparring.config import load_config, save_config
+
+    run = tmp_path / "run"
+    checkpoint = run / "checkpoints" / "step_000010"
+    for folder in ("model", "average"):
+        (checkpoint / folder).mkdir(parents=True)
+    save_config(load_config(None, ["trainer.seed=7"]), run / "config.yaml")
+    target = resolve_target(str(checkpoint / "average"))
+    assert target.spec == f"lm:{checkpoint / 'average'}"
+    assert (target.run_dir, target.step, target.config.trainer.seed) == (run, 10, 7)
+    assert resolve_target(str(checkpoint)).spec == f"lm:{checkpoint / 'model'}"

@@ -40,7 +40,8 @@ def _load_run_config(run_dir: Path):
 
 
 def resolve_target(target: str) -> Target:
-    """A run dir (-> its latest checkpoint), a checkpoint dir, a model dir, `default`/`tiny`, or lm:SPEC."""
+    """A run dir (-> its latest checkpoint), a checkpoint dir (or its `average/` policy), a model dir,
+    `default`/`tiny`, or lm:SPEC."""
     from sparring.model import BUILTIN_MODELS
 
     if target.startswith("lm:"):
@@ -60,10 +61,14 @@ def resolve_target(target: str) -> Target:
         if not found:
             raise SparringError(f"no checkpoints in {path / 'checkpoints'} (has the run saved one yet?)")
         return Target(f"lm:{found[-1] / 'model'}", path, _step_of(found[-1]), _load_run_config(path))
-    if (path / "model").is_dir():  # a checkpoint folder
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
+    if path.name == "average" and (path.parent / "model").is_dir():  # a checkpoint's average policy
+        checkpoint, model = path.parent, path
+    else:
+        checkpoint, model = path, path / "model"
+    if model.is_dir():  # a checkpoint folder
+        run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
         config = _load_run_config(run_dir) if run_dir else None
-        return Target(f"lm:{path / 'model'}", run_dir, _step_of(path), config)
+        return Target(f"lm:{model}", run_dir, _step_of(checkpoint), config)
     if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
         return Target(f"lm:{path}")
     raise SparringError(f"{target!r} holds no model (no checkpoints/, model/, config.json or adapter_config.json)")

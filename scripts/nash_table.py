@@ -1,0 +1,59 @@
+"""The table of the README's "Pulling self-play toward equilibrium" section, from runs on disk.
+
+    python scripts/nash_table.py runs/nash_seed0 runs/nash_seed1 runs/nash_seed2 runs/nash_none runs/nash_ema
+
+Per run: its seed and magnet, minutes of training (wall time at the last logged step), the exact
+exploitability at the last measured step and the lowest one measured (last iterate, and the average
+policy when the run kept one), and the mean return [95% CI] of the last checkpoint's average policy against
+`random` and `cfr` from the run's eval.jsonl
+(`sparring eval RUN_DIR/checkpoints/step_000100/average --opponents random cfr --matches 64`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sparring.config import load_config
+from sparring.evaluation.plots import read_jsonl
+
+
+def exploitability(rows: list[dict], key: str) -> tuple[str, str]:
+    values = [(row["step"], row[key]) for row in rows if key in row]
+    if not values:
+        return "-", "-"
+    step, last = values[-1]
+    best_step, best = min(values, key=lambda v: v[1])
+    return f"{last:.3f} (step {step})", f"{best:.3f} (step {best_step})"
+
+
+def against(evals: list[dict], opponent: str) -> str:
+    rows = [r for r in evals if r.get("opponent") == opponent and r.get("seat") == "all"
+            and str(r.get("player", "")).endswith("average")]
+    if not rows:
+        return "-"
+    row = rows[-1]
+    return f"{row['mean_return']:+.2f} [{row['mean_return_low']:+.2f}, {row['mean_return_high']:+.2f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--game", default="kuhn_poker")
+    args = parser.parse_args()
+    print("| run | seed | magnet | minutes | exploitability: last | best | average policy: last | best "
+          "| average vs random | average vs cfr |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for run in args.runs:
+        cfg = load_config(run / "config.yaml")
+        rows = read_jsonl(run / "metrics.jsonl")
+        evals = read_jsonl(run / "eval.jsonl")
+        magnet = "none" if cfg.algo.magnet == "none" else f"{cfg.algo.magnet} {cfg.algo.magnet_coef:g}"
+        last, best = exploitability(rows, f"exploitability/{args.game}")
+        avg_last, avg_best = exploitability(rows, f"exploitability_average/{args.game}")
+        print(f"| {run.name} | {cfg.trainer.seed} | {magnet} | {rows[-1]['wall_time'] / 60:.1f} | {last} | {best} "
+              f"| {avg_last} | {avg_best} | {against(evals, 'random')} | {against(evals, 'cfr')} |")
+
+
+if __name__ == "__main__":
+    main()
