@@ -2,7 +2,8 @@
 
     python scripts/nash_table.py runs/nash_seed0 runs/nash_seed1 runs/nash_seed2 runs/nash_none runs/nash_ema
 
-Per run: its seed and magnet, minutes of training (wall time at the last logged step), the exact
+Per run: its seed and magnet, minutes of training (wall time at the last logged step), both
+exploitabilities at step `--at` (so runs of different lengths compare at equal budget), the exact
 exploitability at the last measured step and the lowest one measured (last iterate, and the average
 policy when the run kept one), and the mean return [95% CI] of the last checkpoint's average policy against
 `random` and `cfr` from the run's eval.jsonl
@@ -27,8 +28,16 @@ def exploitability(rows: list[dict], key: str) -> tuple[str, str]:
     return f"{last:.3f} (step {step})", f"{best:.3f} (step {best_step})"
 
 
+def at_step(rows: list[dict], game: str, step: int) -> str:
+    row = next((r for r in rows if r["step"] == step and f"exploitability/{game}" in r), None)
+    if row is None:
+        return "-"
+    average = row.get(f"exploitability_average/{game}")
+    return f"{row[f'exploitability/{game}']:.3f} / " + ("-" if average is None else f"{average:.3f}")
+
+
 def against(evals: list[dict], opponent: str) -> str:
-    rows = [r for r in evals if r.get("opponent") == opponent and r.get("seat") == "all"
+    rows = [r for r in evals if str(r.get("opponent")).split(":")[0] == opponent and r.get("seat") == "all"
             and str(r.get("player", "")).endswith("average")]
     if not rows:
         return "-"
@@ -40,10 +49,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--game", default="kuhn_poker")
+    parser.add_argument("--at", type=int, default=60, help="also show both exploitabilities at this step (equal budget)")
     args = parser.parse_args()
-    print("| run | seed | magnet | minutes | exploitability: last | best | average policy: last | best "
-          "| average vs random | average vs cfr |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| run | seed | magnet | minutes | at step {args.at}: last iterate / average | exploitability: last | best "
+          "| average policy: last | best | average vs random | average vs cfr |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for run in args.runs:
         cfg = load_config(run / "config.yaml")
         rows = read_jsonl(run / "metrics.jsonl")
@@ -51,7 +61,8 @@ def main() -> None:
         magnet = "none" if cfg.algo.magnet == "none" else f"{cfg.algo.magnet} {cfg.algo.magnet_coef:g}"
         last, best = exploitability(rows, f"exploitability/{args.game}")
         avg_last, avg_best = exploitability(rows, f"exploitability_average/{args.game}")
-        print(f"| {run.name} | {cfg.trainer.seed} | {magnet} | {rows[-1]['wall_time'] / 60:.1f} | {last} | {best} "
+        print(f"| {run.name} | {cfg.trainer.seed} | {magnet} | {rows[-1]['wall_time'] / 60:.1f} "
+              f"| {at_step(rows, args.game, args.at)} | {last} | {best} "
               f"| {avg_last} | {avg_best} | {against(evals, 'random')} | {against(evals, 'cfr')} |")
 
 

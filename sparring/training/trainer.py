@@ -146,9 +146,10 @@ def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[i
                         game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
                         num_tokens=len(turn.extra["completion_ids"]), reward=ret if last else 0.0,
                         seat_return=ret, group=str(pm.spec.meta["group"]), task=pm.match.task))
-                    moves = turn.extra["legal_moves"]
-                    legal = ([answers(pm.match.rules.answer_format, m, moves) for m in moves]
-                             if answers else [])
+                    legal = []
+                    if answers:
+                        moves = turn.extra["legal_moves"]
+                        legal = [answers(pm.match.rules.answer_format, m, moves) for m in moves]
                     tokens[(match_id, role, k)] = LearnerSample(
                         turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0, legal)
     return samples, tokens
