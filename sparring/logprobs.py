@@ -6,7 +6,8 @@ text, the game's rules), and in small games many rows have the very same prompt 
 state, several samples). With ``share_prefix`` the batch runs as a tree: the longest common prefix
 once (batch 1, with gradients when they are on), then each *distinct* prompt's own tail once on
 that prefix's key/value cache, then every distinct (prompt, completion) pair's completion on its
-prompt's cache (rows repeating a pair share its result). Without it each row runs whole in one pass. The two agree up to float rounding, values and gradients
+prompt's cache (rows repeating a pair share its result). Without it each row runs whole in one
+pass. The two agree up to float rounding, values and gradients
 (``tests/test_logprobs.py``).
 
 The LM head runs only at the positions that predict a completion token, never over the prompt.
