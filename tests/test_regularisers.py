@@ -147,6 +147,8 @@ def test_moving_magnets_follow_the_policy(tmp_path):
     (["algo.magnet_coef=0.1"], "algo.magnet and algo.magnet_coef go together"),
     (["algo.magnet=ema", "algo.magnet_coef=0.1", "model.lora=false"], "needs model.lora=true"),
     (["trainer.keep_best=true"], "set trainer.exploitability_every too"),
+    (["trainer.average_decay=1.0"], "trainer.average_decay must be in"),
+    (["trainer.average_decay=0.9", "model.lora=false"], "needs model.lora=true"),
 ])
 def test_inconsistent_regulariser_settings_are_one_line_errors(overrides, message):
     with pytest.raises(ConfigError, match=message):
