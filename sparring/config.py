@@ -202,6 +202,12 @@ class TrainerConfig:
     max_grad_norm: float = option(1.0, "Clip the global gradient norm to this value at every learner step.")
     micro_batch: int = option(8, "Turn samples per forward/backward pass; gradients accumulate over the step.")
     seed: int = option(0, "Random seed for Python, NumPy and torch.")
+    lr_schedule: Literal["constant", "linear", "power"] = option(
+        "constant",
+        'How the learning rate changes over learner steps: "constant"; "linear" = from lr at step 1 down to 0 '
+        'after the last step (trainer.steps); "power" = lr * step ** -lr_anneal_power.',
+    )
+    lr_anneal_power: float = option(0.5, 'Exponent of the "power" learning-rate schedule.')
     warmup_steps: int = option(0, "Optimiser updates over which the learning rate rises linearly to lr; 0 = constant.")
     run_dir: str = option("runs/demo", "Directory for checkpoints, logs (TensorBoard, metrics JSONL) and transcripts.")
     save_every: int = option(10, "Save a checkpoint every N learner steps.")

@@ -6,14 +6,18 @@ import argparse
 import json
 from html.parser import HTMLParser
 
+import numpy as np
 import pyspiel
 import pytest
 from open_spiel.python import policy as policy_lib
+from open_spiel.python.algorithms import best_response
 from open_spiel.python.algorithms import exploitability as os_exploitability
 
 from sparring.errors import SparringError
 from sparring.evaluation.evaluate import evaluate, read_eval
-from sparring.evaluation.exploitability import LanguagePolicy, SampleScorer, exploitability, lm_policy, match_at_state
+from sparring.evaluation.exact_league import exact_cross_play, run_exact_league
+from sparring.evaluation.exploitability import (LanguagePolicy, SampleScorer, cfr_tabular_policy, exploitability,
+                                                lm_policy, match_at_state)
 from sparring.evaluation.league import LeagueEntry, elo_ratings, openskill_ratings, run_league
 from sparring.players.base import Action, Player
 
@@ -285,3 +289,45 @@ def test_eval_and_league_on_a_run_with_a_tiny_checkpoint(tiny, tmp_path, capsys)
     data = json.loads((run / "league" / "league.json").read_text())
     assert [p["name"] for p in data["players"]] == ["run/step_000004", "random"]
     assert (run / "league" / "league_matrix.png").stat().st_size > 1000
+    run_command(["league", str(run), "--fixed", "random", "--exact"])
+    exact = json.loads((run / "league" / "league_exact.json").read_text())
+    evaluated = next(r["value"] for r in rows if r.get("metric") == "exploitability")
+    assert exact["players"][0]["exploitability"] == pytest.approx(evaluated, abs=1e-6)  # the same strategy table
+    assert exact["value"][0][1] == pytest.approx(-exact["value"][1][0])
+    assert (run / "league" / "league_exact_matrix.png").stat().st_size > 1000
+
+
+class JointPolicy(policy_lib.Policy):
+    """Seat p plays policies[p]."""
+
+    def __init__(self, game, policies):
+        super().__init__(game, [0, 1])
+        self.policies = policies
+
+    def action_probabilities(self, state, player_id=None):
+        return self.policies[state.current_player()].action_probabilities(state)
+
+
+def test_exact_cross_play_gives_known_values_on_kuhn():
+    game = pyspiel.load_game("kuhn_poker")
+    uniform = policy_lib.UniformRandomPolicy(game)
+    joint = JointPolicy(game, [best_response.BestResponsePolicy(game, p, uniform) for p in (0, 1)])
+    best = policy_lib.tabular_policy_from_callable(game, joint)
+    cfr = cfr_tabular_policy("kuhn_poker", 300)
+    result = exact_cross_play(["uniform", "best response", "cfr"], [uniform, best, cfr], "kuhn_poker")
+    assert result.value[0, 1] == pytest.approx(-11 / 24)  # what a best response wins against uniform play
+    assert result.exploitability[0] == pytest.approx(11 / 24)
+    assert np.allclose(result.value, -result.value.T, equal_nan=True)
+    # near-Nash play loses at most its own (small) exploitability to anyone, even to a best response
+    assert result.value[2, 1] > -result.exploitability[2] - 1e-9 and result.exploitability[2] < 0.02
+
+
+def test_an_exact_league_flags_a_later_checkpoint_that_loses_to_an_earlier_one():
+    entries = [LeagueEntry("run/step_000010", "cfr:300"), LeagueEntry("run/step_000020", "random"),
+               LeagueEntry("other/step_000005", "random")]
+    result = run_exact_league(entries, "kuhn_poker")
+    assert result.value[1, 0] < -0.05
+    assert result.regressions() == [("run/step_000020", "run/step_000010", pytest.approx(result.value[1, 0]))]
+    assert result.regressions(tolerance=1.0) == []  # and other/ is a different run: never compared
+    with pytest.raises(SparringError, match="exact league needs a game"):
+        run_exact_league(entries, "tic_tac_toe")

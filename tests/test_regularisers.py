@@ -170,3 +170,22 @@ def test_the_learner_applies_the_magnet_kl_gradient_of_a_separate_answer_pass(tm
     learner.step(batch)
     assert max(float((p.grad - e).abs().max()) for p, e in zip(params, expected)) < 1e-6
     assert max(float(e.abs().max()) for e in expected) > 1e-4  # the magnet really had a gradient
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["trainer.lr_schedule=linear", "trainer.steps=4"], [0.01, 0.0075, 0.005, 0.0025]),
+    (["trainer.lr_schedule=power", "trainer.lr_anneal_power=0.5"], [0.01, 0.01 / 2 ** 0.5, 0.01 / 3 ** 0.5, 0.005]),
+    (["trainer.lr_schedule=linear", "trainer.steps=4", "trainer.warmup_steps=2"], [0.005, 0.0075, 0.005, 0.0025]),
+])
+def test_the_learning_rate_follows_its_schedule_over_learner_steps(tmp_path, overrides, expected):
+    _, learner = tiny_learner(tmp_path, *overrides)
+    applied = [learner.step(answered(1.0), step)["lr"] for step in range(1, 5)]
+    assert applied == pytest.approx(expected)
+
+
+def test_a_restored_learner_resumes_the_warmup_where_it_stopped(tmp_path):
+    _, learner = tiny_learner(tmp_path, "trainer.warmup_steps=4")
+    learner.step(answered(1.0), 1)
+    _, restored = tiny_learner(tmp_path, "trainer.warmup_steps=4")
+    restored.load_state_dict(learner.state_dict())
+    assert restored.step(answered(1.0), 2)["lr"] == pytest.approx(0.005)  # second update: 2/4 of lr

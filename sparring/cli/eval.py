@@ -172,12 +172,27 @@ def cmd_league(args: argparse.Namespace) -> None:
     entries = league_entries(runs, args.fixed)
     config = _load_run_config(runs[0]) if runs else None
     game = args.game or (config.games.names[0] if config is not None else "kuhn_poker")
+    out = Path(args.out) if args.out else runs[0] / "league"
+    if args.exact:
+        _exact_league(entries, game, _lm_options(args, config), out, args.tolerance)
+        return
     result = run_league(entries, game, matches=args.matches, seed=args.seed, rules=_rules(config, args.answer_format),
                         concurrency=args.concurrency, lm_options=_lm_options(args, config), progress=True)
     from sparring.progress import console
 
     print_league(result, console)
-    out = Path(args.out) if args.out else runs[0] / "league"
+    for path in result.save(out):
+        console.print(f"wrote {path}")
+
+
+def _exact_league(entries: list, game: str, lm_options: dict, out: Path, tolerance: float) -> None:
+    from sparring.evaluation.exact_league import print_exact_league, run_exact_league
+    from sparring.progress import console
+
+    with console.status("reading strategies") as status:
+        result = run_exact_league(entries, game, lm_options,
+                                  on_entry=lambda name: status.update(f"reading the strategy of {name}"))
+    print_exact_league(result, console, tolerance)
     for path in result.save(out):
         console.print(f"wrote {path}")
 
@@ -254,6 +269,11 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     league.add_argument("--matches", type=int, default=20, help="matches per pair, seats alternating (a game of more than two seats: rounds, "
                         "every player plays in each)")
     league.add_argument("--out", help="folder for league.json and league_matrix.png (default: RUN_DIR/league)")
+    league.add_argument("--exact", action="store_true",
+                        help="Kuhn and Leduc: exact expected chips of every pair from the players' strategies, "
+                             "no matches (writes league_exact.json and league_exact_matrix.png)")
+    league.add_argument("--tolerance", type=float, default=0.0,
+                        help="with --exact: report a later checkpoint losing more than this to an earlier one")
     _add_lm_flags(league)
     league.set_defaults(run=cmd_league)
 

@@ -68,8 +68,7 @@ class Learner:
         self.device = next(model.parameters()).device
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=trainer.lr, weight_decay=trainer.weight_decay, fused=True)
-        warmup = max(1, trainer.warmup_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warmup))
+        self.updates = 0  # optimiser updates applied, for the warmup
         self.skipped_updates = 0
         self.magnet_weights: Mapping[str, torch.Tensor] | None = None  # set by the trainer for ema/lagged magnets
         self.watch = Stopwatch()  # seconds in forward passes, backward passes and optimiser updates
@@ -83,6 +82,13 @@ class Learner:
         if disable is None:
             raise ValueError("a KL penalty needs LoRA (the reference is the base with adapters off)")
         return disable()
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of the next update at learner step ``step``: ``lr`` under ``lr_schedule``,
+        times the linear warmup over the first ``warmup_steps`` updates."""
+        t = self.trainer
+        scheduled = coefficient(t.lr, t.lr_schedule, step, t.steps, t.lr_anneal_power)
+        return scheduled * min(1.0, (self.updates + 1) / max(1, t.warmup_steps))
 
     def _micro_batches(self, samples: list[LearnerSample]) -> list[list[LearnerSample]]:
         """Chunks of `micro_batch` samples, in prompt order so that samples sharing a prefix travel together."""
@@ -190,8 +196,11 @@ class Learner:
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.trainer.max_grad_norm))
                 applied = math.isfinite(loss_total) and math.isfinite(grad_norm)
                 if applied:
+                    lr = self.learning_rate(step)
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
                     self.optimizer.step()
-                    self.scheduler.step()
+                    self.updates += 1
                 else:
                     self.optimizer.zero_grad(set_to_none=True)
                     self.skipped_updates += 1
@@ -205,16 +214,16 @@ class Learner:
         stats["is_capped_fraction"] = capped_sum / max(1, total_tokens)  # tokens whose importance weight hit is_cap
         sequence_tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
         stats["learner_tokens_per_s"] = sequence_tokens * self.algo.ppo_epochs / (time.perf_counter() - started)
-        stats["lr"] = self.scheduler.get_last_lr()[0]
+        stats["lr"] = self.optimizer.param_groups[0]["lr"]
         stats["entropy_coef"], stats["magnet_coef"] = entropy_coef, magnet_coef
         stats.update({f"time/learner.{part}": seconds for part, seconds in self.watch.seconds.items()})
         return stats
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+        return {"optimizer": self.optimizer.state_dict(), "updates": self.updates,
                 "skipped_updates": self.skipped_updates}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.updates = state["updates"]
         self.skipped_updates = state["skipped_updates"]
