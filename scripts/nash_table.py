@@ -7,13 +7,17 @@ exploitabilities at step `--at` (so runs of different lengths compare at equal b
 exploitability at the last measured step and the lowest one measured (last iterate, and the average
 policy when the run kept one), and the mean return [95% CI] of the last checkpoint's average policy against
 `random` and `cfr` from the run's eval.jsonl
-(`sparring eval RUN_DIR/checkpoints/step_000100/average --opponents random cfr --matches 64`).
+(`sparring eval RUN_DIR/checkpoints/step_000240/average --opponents random cfr --matches 64`),
+and its exact expected return against them from RUN_DIR/league/league_exact.json when there is one
+(`sparring league RUN_DIR --exact --fixed random cfr lm:RUN_DIR/checkpoints/step_000240/average`).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+import json
 
 from sparring.config import load_config
 from sparring.evaluation.plots import read_jsonl
@@ -45,6 +49,18 @@ def against(evals: list[dict], opponent: str) -> str:
     return f"{row['mean_return']:+.2f} [{row['mean_return_low']:+.2f}, {row['mean_return_high']:+.2f}]"
 
 
+def exact_against(run: Path, opponent: str) -> str:
+    path = run / "league" / "league_exact.json"
+    if not path.exists():
+        return "-"
+    data = json.loads(path.read_text())
+    names = [p["name"] for p in data["players"]]
+    averages = [i for i, name in enumerate(names) if name.endswith("/average")]
+    if not averages or opponent not in names:
+        return "-"
+    return f"{data['value'][averages[-1]][names.index(opponent)]:+.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
@@ -52,8 +68,8 @@ def main() -> None:
     parser.add_argument("--at", type=int, default=60, help="also show both exploitabilities at this step (equal budget)")
     args = parser.parse_args()
     print(f"| run | seed | magnet | minutes | at step {args.at}: last iterate / average | exploitability: last | best "
-          "| average policy: last | best | average vs random | average vs cfr |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| average policy: last | best | average vs random: 64 matches | exact | average vs cfr: 64 matches | exact |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in args.runs:
         cfg = load_config(run / "config.yaml")
         rows = read_jsonl(run / "metrics.jsonl")
@@ -63,7 +79,8 @@ def main() -> None:
         avg_last, avg_best = exploitability(rows, f"exploitability_average/{args.game}")
         print(f"| {run.name} | {cfg.trainer.seed} | {magnet} | {rows[-1]['wall_time'] / 60:.1f} "
               f"| {at_step(rows, args.game, args.at)} | {last} | {best} "
-              f"| {avg_last} | {avg_best} | {against(evals, 'random')} | {against(evals, 'cfr')} |")
+              f"| {avg_last} | {avg_best} | {against(evals, 'random')} | {exact_against(run, 'random')} "
+              f"| {against(evals, 'cfr')} | {exact_against(run, 'cfr')} |")
 
 
 if __name__ == "__main__":
