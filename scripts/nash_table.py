@@ -15,9 +15,8 @@ and its exact expected return against them from RUN_DIR/league/league_exact.json
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 from sparring.config import load_config
 from sparring.evaluation.plots import read_jsonl

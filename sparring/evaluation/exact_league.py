@@ -39,24 +39,23 @@ def entry_policy(entry: LeagueEntry, game: str, lm_options: dict[str, Any] | Non
     import pyspiel
 
     from sparring.players import make_player
+    from sparring.players.fixed import CFRPlayer, RandomPlayer
 
-    engine = pyspiel.load_game(game)
     spec = entry.spec
-    if spec == "random":
-        return policy_lib.UniformRandomPolicy(engine)
-    if isinstance(spec, str) and re.fullmatch(r"cfr(:\d+)?", spec):
-        return cfr_tabular_policy(game, int(spec.partition(":")[2] or 1000))
-    options = {**(lm_options or {}), "backend": "hf"}  # likelihoods need the model's weights in this process
-    player = spec if not isinstance(spec, str) else make_player(spec, **(options if spec.startswith("lm:") else {}))
-    is_lm = getattr(player, "model", None) is not None
-    return lm_policy(game, player, mode="likelihood" if is_lm else "sample").to_tabular_policy()
+    if isinstance(spec, str):
+        options = {**(lm_options or {}), "backend": "hf"}  # likelihoods need the model's weights in this process
+        spec = make_player(spec, **(options if spec.startswith("lm:") else {}))
+    if isinstance(spec, RandomPlayer):
+        return policy_lib.UniformRandomPolicy(pyspiel.load_game(game))
+    if isinstance(spec, CFRPlayer):
+        return cfr_tabular_policy(game, spec.iterations)
+    is_lm = getattr(spec, "model", None) is not None
+    return lm_policy(game, spec, mode="likelihood" if is_lm else "sample").to_tabular_policy()
 
 
-def seat_averaged_value(game: str, a: policy_lib.Policy, b: policy_lib.Policy) -> float:
-    """Expected return of `a` against `b`, the mean of `a` in seat 0 and `a` in seat 1."""
-    import pyspiel
-
-    root = pyspiel.load_game(game).new_initial_state()
+def seat_averaged_value(root: Any, a: policy_lib.Policy, b: policy_lib.Policy) -> float:
+    """Expected return of `a` against `b` from the game's initial state `root`, the mean of `a` in
+    seat 0 and `a` in seat 1."""
     first = expected_game_score.policy_value(root, [a, b])[0]
     second = expected_game_score.policy_value(root, [b, a])[1]
     return float(first + second) / 2
@@ -64,11 +63,14 @@ def seat_averaged_value(game: str, a: policy_lib.Policy, b: policy_lib.Policy) -
 
 def exact_cross_play(names: list[str], policies: list[policy_lib.Policy], game: str) -> ExactLeague:
     """Every pair's exact seat-averaged expected return, and each policy's exploitability."""
+    import pyspiel
+
+    root = pyspiel.load_game(game).new_initial_state()
     n = len(names)
     value = np.full((n, n), np.nan)
     for i in range(n):
         for j in range(i + 1, n):
-            value[i, j] = seat_averaged_value(game, policies[i], policies[j])
+            value[i, j] = seat_averaged_value(root, policies[i], policies[j])
             value[j, i] = -value[i, j]
     return ExactLeague(game, names, value, [exploitability(game, p) for p in policies])
 
