@@ -231,3 +231,13 @@ def test_plot_run_draws_the_transfer_suite_across_checkpoints(tmp_path):
                  reference="lm:tiny", run_dir=tmp_path, step=step)
     written = plot_run(tmp_path)
     assert tmp_path / "plots" / "transfer.png" in written and (tmp_path / "plots" / "transfer.png").stat().st_size > 0
+
+
+def test_a_held_out_game_that_deals_roles_per_match_gets_a_unit_per_dealt_role(tiny):
+    model, tokenizer = tiny
+    settings = TransferSettings(tasks=(), games=("spy",), matches=4, game_tokens=4)
+    units = measure(LMPlayer(model, tokenizer), settings)
+    seats = [seat for (_, _, _, seat) in units]
+    assert seats[-1] == "all" and seats[:-1] and set(seats[:-1]) <= {"civilian", "spy"}  # roles dealt, not seats
+    assert sum(len(units[key].values) for key in units if key[3] != "all") == len(units[("game", "spy", "random", "all")].values) == 4
+

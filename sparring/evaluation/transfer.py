@@ -190,8 +190,14 @@ def _game_units(player: LMPlayer, game: str, settings: TransferSettings, progres
             unit.values.append(returns[seat])
             unit.hits.append(outcome(returns, seat) == "win")
             unit.invalid.append(seat in invalid)
-    order = {seat: k for k, seat in enumerate((*make_game(game).roles, "all"))}
-    return dict(sorted(units.items(), key=lambda kv: (kv[0][2], order[kv[0][3]])))
+    roles = make_game(game).roles
+    return dict(sorted(units.items(), key=lambda kv: (kv[0][2], _seat_rank(roles, kv[0][3]))))
+
+
+def _seat_rank(roles: tuple[str, ...], seat: str) -> tuple[bool, int, str]:
+    """Where a unit's seat sorts: the game's roles in their order, then roles dealt per match (spy,
+    civilian) by name, then "all"."""
+    return seat == "all", roles.index(seat) if seat in roles else len(roles), seat
 
 
 def measure(player: str | Player, settings: TransferSettings, progress: bool = False) -> dict[UnitKey, Measure]:
