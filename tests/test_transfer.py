@@ -241,3 +241,14 @@ def test_a_held_out_game_that_deals_roles_per_match_gets_a_unit_per_dealt_role(t
     assert seats[-1] == "all" and seats[:-1] and set(seats[:-1]) <= {"civilian", "spy"}  # roles dealt, not seats
     assert sum(len(units[key].values) for key in units if key[3] != "all") == len(units[("game", "spy", "random", "all")].values) == 4
 
+
+def test_a_hit_in_a_team_game_is_a_win_of_the_players_team(tiny, monkeypatch):
+    """The evaluated seat is played by a random player here so that the cooperative team scores; a
+    hit is then a positive shared score, which no seat alone ever has (every seat gets it)."""
+    import sparring.evaluation.transfer as transfer_module
+    from sparring.evaluation.evaluate import evaluate
+
+    monkeypatch.setattr(transfer_module, "evaluate", lambda player, *args, **kwargs: evaluate("random", *args, **kwargs))
+    settings = TransferSettings(tasks=(), games=("tiny_hanabi",), matches=8)
+    unit = measure(LMPlayer(*tiny), settings)[("game", "tiny_hanabi", "random", "all")]
+    assert unit.hits == [value > 0 for value in unit.values] and any(unit.hits)

@@ -188,7 +188,7 @@ def _game_units(player: LMPlayer, game: str, settings: TransferSettings, progres
             unit = units.setdefault(("game", game, opponent, seat_key), Measure([], [], []))
             unit.texts.append(" | ".join(t.text for t in pm.match.turns if t.seat == seat))
             unit.values.append(returns[seat])
-            unit.hits.append(outcome(returns, seat) == "win")
+            unit.hits.append(outcome(returns, seat, pm.match.teams()) == "win")
             unit.invalid.append(seat in invalid)
     roles = make_game(game).roles
     return dict(sorted(units.items(), key=lambda kv: (kv[0][2], _seat_rank(roles, kv[0][3]))))
