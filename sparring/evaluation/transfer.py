@@ -8,7 +8,7 @@ Two kinds of *unit*, each measured item by item on items that are the same for e
 - **held-out games** (default: every first-class game not in the run's ``games.names``): the
   player against fixed players (``random`` by default) from every seat, through
   :func:`sparring.evaluation.evaluate.evaluate` (same seeds, same rules, Wilson intervals);
-  an item is one match (its seed), its value the player's return, a hit a win;
+  an item is one match (its seed), its value the player's return, a hit a win of its team;
 - **reasoning tasks** from reasoning-gym (default :data:`sparring.games.reasoning.DEFAULT_TASKS`):
   item i of each task's dataset at the fixed ``EVAL_SEED``, played as a one-seat game through the
   rollout engine (so the LM's generation is batched and stops at the closed answer); its value is
