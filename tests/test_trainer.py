@@ -216,3 +216,23 @@ def test_the_average_policy_is_an_ema_of_the_lora_weights_saved_as_a_loadable_ad
     assert model.peft_config
     logged = read_metrics(run)[0]
     assert logged["exploitability_average/kuhn_poker"] != logged["exploitability/kuhn_poker"]
+
+
+def test_exploitability_during_training_reads_the_runs_answer_format(tmp_path):
+    from dataclasses import replace
+
+    from sparring.evaluation.exploitability import exploitability, lm_policy
+    from sparring.games.base import EVALUATION_RULES
+    from sparring.players import make_player
+
+    run = train(tiny_cfg(tmp_path, "games.names=[kuhn_poker]", "games.answer_format=bracket", "trainer.steps=1",
+                         "trainer.exploitability_every=1"))
+    logged = read_metrics(run)[0]["exploitability/kuhn_poker"]
+    player = make_player(f"lm:{run / 'checkpoints' / 'step_000001' / 'model'}")
+
+    def measured(answer_format):
+        rules = replace(EVALUATION_RULES, answer_format=answer_format)
+        return exploitability("kuhn_poker", lm_policy("kuhn_poker", player, rules=rules))
+
+    assert logged == pytest.approx(measured("bracket"), abs=1e-6)
+    assert abs(logged - measured("boxed")) > 1e-4  # the formats really read different strategies

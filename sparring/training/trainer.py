@@ -331,10 +331,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     evaluate(policy, arena_games(games), opponents=["random"], matches=cfg.trainer.eval_matches,
                              seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
                 if cfg.trainer.exploitability_every and step % cfg.trainer.exploitability_every == 0:
-                    measured = exploitability_metrics(policy, list(games))
+                    measured = exploitability_metrics(policy, list(games), match_rules(cfg))
                     if average:
                         with opponent_adapter(model, average.weights, slot=AVERAGE_ADAPTER):
-                            averaged = exploitability_metrics(policy, list(games))
+                            averaged = exploitability_metrics(policy, list(games), match_rules(cfg))
                         measured.update({key.replace("/", "_average/", 1): v for key, v in averaged.items()})
                     metrics.update(measured)
                     lowest = min(measured["exploitability/mean"], measured.get("exploitability_average/mean", math.inf))
