@@ -41,6 +41,7 @@ __all__ = [
     "config_reference",
     "config_to_dict",
     "load_config",
+    "load_run_config",
     "option",
     "save_config",
 ]
@@ -572,6 +573,12 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(err).split())}") from None
     return config_from_dict(data, overrides)
+
+
+def load_run_config(run_dir: str | Path) -> Config | None:
+    """A run's config (RUN_DIR/config.yaml), or None when the folder has none."""
+    path = Path(run_dir) / "config.yaml"
+    return load_config(path) if path.is_file() else None
 
 
 def config_to_dict(cfg: Any) -> Any:

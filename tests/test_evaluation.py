@@ -272,14 +272,20 @@ def test_errors_are_one_line_sparring_errors(tmp_path):
         run_command(["league", str(tmp_path / "run"), "--fixed", "random"])
 
 
-def test_eval_and_league_on_a_run_with_a_tiny_checkpoint(tiny, tmp_path, capsys):
+def tiny_run(tiny, run, step, config):
+    """A run folder holding the tiny model as its checkpoint `step` and `config` as its config.yaml."""
     model, tokenizer = tiny
-    run = tmp_path / "run"
-    checkpoint = run / "checkpoints" / "step_000004"
+    checkpoint = run / "checkpoints" / f"step_{step:06d}"
     model.save_pretrained(checkpoint / "model")
     tokenizer.save_pretrained(checkpoint / "model")
     (checkpoint / "trainer_state.pt").write_bytes(b"")
-    (run / "config.yaml").write_text("model: {name: tiny}\ngames: {names: [kuhn_poker]}\nrollout: {max_new_tokens: 6}\n")
+    (run / "config.yaml").write_text(config)
+    return run
+
+
+def test_eval_and_league_on_a_run_with_a_tiny_checkpoint(tiny, tmp_path, capsys):
+    run = tiny_run(tiny, tmp_path / "run", 4,
+                   "model: {name: tiny}\ngames: {names: [kuhn_poker]}\nrollout: {max_new_tokens: 6}\n")
     run_command(["eval", str(run), "--matches", "2", "--opponents", "random"])
     rows = read_eval(run)
     assert {r["step"] for r in rows} == {4}
@@ -331,3 +337,23 @@ def test_an_exact_league_flags_a_later_checkpoint_that_loses_to_an_earlier_one()
     assert result.regressions(tolerance=1.0) == []  # and other/ is a different run: never compared
     with pytest.raises(SparringError, match="exact league needs a game"):
         run_exact_league(entries, "tic_tac_toe")
+
+
+def test_the_exact_league_reads_each_run_with_its_own_config(tiny, tmp_path):
+    from dataclasses import replace
+
+    from sparring.games.base import EVALUATION_RULES
+    from sparring.players.lm import LMPlayer
+
+    hot = tiny_run(tiny, tmp_path / "hot", 4, "games: {names: [kuhn_poker]}\nrollout: {temperature: 3.0}\n")
+    bracket = tiny_run(tiny, tmp_path / "bracket", 4, "games: {names: [kuhn_poker], answer_format: bracket}\n")
+    run_command(["league", str(hot), str(bracket), "--exact", "--out", str(tmp_path / "league")])
+    exact = json.loads((tmp_path / "league" / "league_exact.json").read_text())
+
+    def read(temperature, answer_format):
+        rules = replace(EVALUATION_RULES, answer_format=answer_format)
+        return exploitability("kuhn_poker", lm_policy("kuhn_poker", LMPlayer(*tiny, temperature=temperature), rules=rules))
+
+    own = [read(3.0, "boxed"), read(1.0, "bracket")]
+    assert [p["exploitability"] for p in exact["players"]] == pytest.approx(own, abs=1e-6)
+    assert len({round(v, 4) for v in (*own, read(1.0, "boxed"))}) == 3  # temperature and format both matter

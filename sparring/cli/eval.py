@@ -32,16 +32,10 @@ def _step_of(checkpoint: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _load_run_config(run_dir: Path):
-    from sparring.config import load_config
-
-    path = run_dir / "config.yaml"
-    return load_config(path) if path.is_file() else None
-
-
 def resolve_target(target: str) -> Target:
     """A run dir (-> its latest checkpoint), a checkpoint dir (or its `average/` policy), a model dir,
     `default`/`tiny`, or lm:SPEC."""
+    from sparring.config import load_run_config
     from sparring.model import BUILTIN_MODELS
 
     if target.startswith("lm:"):
@@ -60,14 +54,14 @@ def resolve_target(target: str) -> Target:
         found = [c for c in checkpoint_dirs(path) if (c / "model").is_dir()]
         if not found:
             raise SparringError(f"no checkpoints in {path / 'checkpoints'} (has the run saved one yet?)")
-        return Target(f"lm:{found[-1] / 'model'}", path, _step_of(found[-1]), _load_run_config(path))
+        return Target(f"lm:{found[-1] / 'model'}", path, _step_of(found[-1]), load_run_config(path))
     if path.name == "average" and (path.parent / "model").is_dir():  # a checkpoint's average policy
         checkpoint, model = path.parent, path
     else:
         checkpoint, model = path, path / "model"
     if model.is_dir():  # a checkpoint folder
         run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
-        config = _load_run_config(run_dir) if run_dir else None
+        config = load_run_config(run_dir) if run_dir else None
         return Target(f"lm:{model}", run_dir, _step_of(checkpoint), config)
     if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
         return Target(f"lm:{path}")
@@ -170,11 +164,11 @@ def cmd_league(args: argparse.Namespace) -> None:
 
     runs = [Path(r) for r in args.run_dirs]
     entries = league_entries(runs, args.fixed)
-    config = _load_run_config(runs[0]) if runs else None
+    config = entries[0].config
     game = args.game or (config.games.names[0] if config is not None else "kuhn_poker")
     out = Path(args.out) if args.out else runs[0] / "league"
     if args.exact:
-        _exact_league(entries, game, _lm_options(args, config), out, args.tolerance)
+        _exact_league(entries, game, args, out)
         return
     result = run_league(entries, game, matches=args.matches, seed=args.seed, rules=_rules(config, args.answer_format),
                         concurrency=args.concurrency, lm_options=_lm_options(args, config), progress=True)
@@ -185,14 +179,18 @@ def cmd_league(args: argparse.Namespace) -> None:
         console.print(f"wrote {path}")
 
 
-def _exact_league(entries: list, game: str, lm_options: dict, out: Path, tolerance: float) -> None:
+def _exact_league(entries: list, game: str, args: argparse.Namespace, out: Path) -> None:
+    """Each entry's strategy read with its own run's settings (the flags override them all)."""
     from sparring.evaluation.exact_league import print_exact_league, run_exact_league
     from sparring.progress import console
 
+    def settings(entry):
+        return _lm_options(args, entry.config), _rules(entry.config, args.answer_format)
+
     with console.status("reading strategies") as status:
-        result = run_exact_league(entries, game, lm_options,
+        result = run_exact_league(entries, game, settings,
                                   on_entry=lambda name: status.update(f"reading the strategy of {name}"))
-    print_exact_league(result, console, tolerance)
+    print_exact_league(result, console, args.tolerance)
     for path in result.save(out):
         console.print(f"wrote {path}")
 

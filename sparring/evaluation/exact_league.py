@@ -30,12 +30,18 @@ from sparring.errors import SparringError
 from sparring.evaluation.exploitability import (EXPLOITABILITY_GAMES, cfr_tabular_policy, exploitability,
                                                 lm_policy)
 from sparring.evaluation.league import LeagueEntry, plot_matrix
+from sparring.games.base import EVALUATION_RULES, MatchRules
 
-__all__ = ["ExactLeague", "entry_policy", "exact_cross_play", "print_exact_league", "run_exact_league"]
+__all__ = ["EntrySettings", "ExactLeague", "entry_policy", "exact_cross_play", "print_exact_league",
+           "run_exact_league"]
+
+EntrySettings = Callable[[LeagueEntry], tuple[dict[str, Any], MatchRules]]  # an entry's LM options and match rules
 
 
-def entry_policy(entry: LeagueEntry, game: str, lm_options: dict[str, Any] | None = None) -> policy_lib.Policy:
-    """The entry's strategy on `game` as an OpenSpiel policy (see the module doc for how each kind is read)."""
+def entry_policy(entry: LeagueEntry, game: str, lm_options: dict[str, Any] | None = None,
+                 rules: MatchRules = EVALUATION_RULES) -> policy_lib.Policy:
+    """The entry's strategy on `game` as an OpenSpiel policy (see the module doc for how each kind is read);
+    an LM is built with `lm_options` and reads its prompts under `rules` (their answer format)."""
     import pyspiel
 
     from sparring.players import make_player
@@ -50,7 +56,7 @@ def entry_policy(entry: LeagueEntry, game: str, lm_options: dict[str, Any] | Non
     if isinstance(spec, CFRPlayer):
         return cfr_tabular_policy(game, spec.iterations)
     is_lm = getattr(spec, "model", None) is not None
-    return lm_policy(game, spec, mode="likelihood" if is_lm else "sample").to_tabular_policy()
+    return lm_policy(game, spec, mode="likelihood" if is_lm else "sample", rules=rules).to_tabular_policy()
 
 
 def seat_averaged_value(root: Any, a: policy_lib.Policy, b: policy_lib.Policy) -> float:
@@ -75,9 +81,10 @@ def exact_cross_play(names: list[str], policies: list[policy_lib.Policy], game: 
     return ExactLeague(game, names, value, [exploitability(game, p) for p in policies])
 
 
-def run_exact_league(entries: list[LeagueEntry], game: str, lm_options: dict[str, Any] | None = None,
+def run_exact_league(entries: list[LeagueEntry], game: str, settings: EntrySettings | None = None,
                      on_entry: Callable[[str], None] | None = None) -> ExactLeague:
-    """Read every entry's strategy (one model in memory at a time), then play every pair exactly."""
+    """Read every entry's strategy (one model in memory at a time) with its own `settings(entry)`
+    (default: sparring's LM defaults, EVALUATION_RULES), then play every pair exactly."""
     if game not in EXPLOITABILITY_GAMES:
         raise SparringError(f"an exact league needs a game whose states can all be scored "
                             f"({', '.join(EXPLOITABILITY_GAMES)}), not {game!r}; drop --exact")
@@ -85,7 +92,8 @@ def run_exact_league(entries: list[LeagueEntry], game: str, lm_options: dict[str
     for entry in entries:
         if on_entry:
             on_entry(entry.name)
-        policies.append(entry_policy(entry, game, lm_options))
+        lm_options, rules = settings(entry) if settings else ({}, EVALUATION_RULES)
+        policies.append(entry_policy(entry, game, lm_options, rules))
     return exact_cross_play([e.name for e in entries], policies, game)
 
 

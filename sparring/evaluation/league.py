@@ -39,15 +39,19 @@ Event = list[tuple[list[int], float]]  # one rated result: each team's entries a
 
 @dataclass
 class LeagueEntry:
-    """One league member: a display name and a player spec (or a ready `Player`)."""
+    """One league member: a display name, a player spec (or a ready `Player`) and, for a run's
+    checkpoint, the run's config (its template, temperature and answer format)."""
 
     name: str
     spec: str | Player
+    config: Any = None
 
 
 def league_entries(run_dirs: list[str | Path], fixed: list[str] = ()) -> list[LeagueEntry]:
-    """Every checkpoint of the run dirs (named RUN/step_N) and the fixed players, in that order."""
+    """Every checkpoint of the run dirs (named RUN/step_N, with the run's config) and the fixed
+    players, in that order."""
     from sparring.checkpoint import checkpoint_dirs
+    from sparring.config import load_run_config
 
     entries: list[LeagueEntry] = []
     for run_dir in run_dirs:
@@ -57,8 +61,9 @@ def league_entries(run_dirs: list[str | Path], fixed: list[str] = ()) -> list[Le
         found = [c for c in checkpoint_dirs(run) if (c / "model").is_dir()]
         if not found:
             raise SparringError(f"no checkpoints in {run / 'checkpoints'}")
+        config = load_run_config(run)
         for checkpoint in found:
-            entries.append(LeagueEntry(f"{run.name}/{checkpoint.name}", f"lm:{checkpoint / 'model'}"))
+            entries.append(LeagueEntry(f"{run.name}/{checkpoint.name}", f"lm:{checkpoint / 'model'}", config))
     for spec in fixed:
         if spec not in [e.name for e in entries]:
             entries.append(LeagueEntry(spec, spec))
