@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from html.parser import HTMLParser
 
 import numpy as np
@@ -293,7 +294,7 @@ def test_eval_and_league_on_a_run_with_a_tiny_checkpoint(tiny, tmp_path, capsys)
     assert "appended" in capsys.readouterr().out
     run_command(["league", str(run), "--fixed", "random", "--matches", "2"])
     data = json.loads((run / "league" / "league.json").read_text())
-    assert [p["name"] for p in data["players"]] == ["run/step_000004", "random"]
+    assert [p["name"] for p in data["players"]] == [f"{run}/step_000004", "random"]
     assert (run / "league" / "league_matrix.png").stat().st_size > 1000
     run_command(["league", str(run), "--fixed", "random", "--exact"])
     exact = json.loads((run / "league" / "league_exact.json").read_text())
@@ -357,3 +358,14 @@ def test_the_exact_league_reads_each_run_with_its_own_config(tiny, tmp_path):
     own = [read(3.0, "boxed"), read(1.0, "bracket")]
     assert [p["exploitability"] for p in exact["players"]] == pytest.approx(own, abs=1e-6)
     assert len({round(v, 4) for v in (*own, read(1.0, "boxed"))}) == 3  # temperature and format both matter
+
+
+def test_runs_with_the_same_folder_name_stay_two_runs_in_an_exact_league(tiny, tmp_path):
+    from sparring.evaluation.league import league_entries
+
+    config = "games: {names: [kuhn_poker]}\n"
+    first, second = tiny_run(tiny, tmp_path / "a" / "run", 4, config), tiny_run(tiny, tmp_path / "b" / "run", 8, config)
+    entries = league_entries([first, second])
+    assert [e.name for e in entries] == [f"{first}/step_000004", f"{second}/step_000008"]
+    # every later-vs-earlier pair of one run is listed at an infinite tolerance: here there is none
+    assert run_exact_league(entries, "kuhn_poker").regressions(tolerance=-math.inf) == []

@@ -48,7 +48,8 @@ class LeagueEntry:
 
 
 def league_entries(run_dirs: list[str | Path], fixed: list[str] = ()) -> list[LeagueEntry]:
-    """Every checkpoint of the run dirs (named RUN/step_N, with the run's config) and the fixed
+    """Every checkpoint of the run dirs (named RUN/step_N, RUN the folder as given: two runs in
+    different folders stay two runs whatever their names; with the run's config) and the fixed
     players, in that order."""
     from sparring.checkpoint import checkpoint_dirs
     from sparring.config import load_run_config
@@ -63,7 +64,7 @@ def league_entries(run_dirs: list[str | Path], fixed: list[str] = ()) -> list[Le
             raise SparringError(f"no checkpoints in {run / 'checkpoints'}")
         config = load_run_config(run)
         for checkpoint in found:
-            entries.append(LeagueEntry(f"{run.name}/{checkpoint.name}", f"lm:{checkpoint / 'model'}", config))
+            entries.append(LeagueEntry(f"{run}/{checkpoint.name}", f"lm:{checkpoint / 'model'}", config))
     for spec in fixed:
         if spec not in [e.name for e in entries]:
             entries.append(LeagueEntry(spec, spec))
