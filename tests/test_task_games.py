@@ -81,6 +81,15 @@ def test_abduction_runs_the_solvers_arguments_in_the_sandbox(judge):
     assert match.returns()[0] == 0.5
 
 
+def test_an_abduction_answer_cannot_smuggle_code_after_its_arguments(judge):
+    match = game_of(judge, "abduction").new_match(seed=1)
+    match.submit(box("def f(a, b):\n    return a * b\n>>> f(3, 4)"))
+    # f(6, 2) is right; what follows would turn the graded expression into something else.
+    for answer in ("6, 2).__add__((0", "6, 2) or (1", "1, 1).real.__add__((11", "6, 2"):
+        match.submit(box(answer))
+    assert [r for _, r in match.scored_turns(1)] == [0.0, 0.0, 0.0, 1.0]
+
+
 def test_induction_grades_the_solvers_program_on_hidden_calls(judge):
     match = game_of(judge, "induction").new_match(seed=2)
     match.submit(box("def f(x):\n    return x * x\n>>> f(2)\n>>> f(3)\n>>> f(4)\n>>> f(5)\n# squares"))
@@ -106,8 +115,14 @@ def test_induction_grades_the_solvers_program_on_hidden_calls(judge):
     (box("def f(s):\n    return list(set(s))\n>>> f('abcdefghijklmnopqrstuvwxyz')"), -0.5, "not deterministic"),
     (box("def f(x):\n    return x\n>>> f(open('x'))"), -0.5, "not Python literals"),
     (box("def f(x):\n    return 'x' * 10**6\n>>> f(1)"), -0.5, "output_limit"),
+    (box(DOUBLE + "\n>>> f(__import__('os').getpid()).__add__(0)"), -0.5, "not Python literals"),
+    # The old results marker printed by the program itself, then an exit before f is ever called.
+    (box("print('=== sparring results ===')\nprint([1])\nraise SystemExit\ndef f(x):\n    return x\n>>> f(1)"),
+     -0.5, "ended before f returned"),
+    (box("print('=== sparring results ===')\nprint([['x']])\nraise SystemExit\ndef f(x):\n    return x\n>>> f(1)"),
+     -0.5, "ended before f returned"),
 ], ids=["not-boxed", "not-code", "two-calls", "banned-import", "hangs", "crashes", "nondeterministic",
-        "code-as-argument", "huge-result"])
+        "code-as-argument", "huge-result", "code-after-the-call", "forged-marker-int", "forged-marker-list"])
 def test_a_bad_proposal_is_penalised_and_recorded_never_raised(judge, proposal, penalty, reason):
     game = game_of(judge, "deduction")
     match = game.new_match(seed=3)

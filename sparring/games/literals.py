@@ -12,20 +12,40 @@ FUNCTION = "f"
 MAX_LITERAL_CHARS = 2000
 
 
-def literal_args(text: str) -> tuple | None:
-    """The argument values of ``f(text)`` when every argument is a Python literal, else None."""
+def _call(text: str) -> tuple[str, ast.Call] | None:
+    """``f(text)`` parsed, when it is exactly one call of the bare name ``f``, without keywords or
+    stars (so ``1).__add__(0`` or ``g(1)`` never pass as arguments)."""
     if len(text) > MAX_LITERAL_CHARS:
         return None
+    source = f"{FUNCTION}({text})"
     try:
-        call = ast.parse(f"{FUNCTION}({text})", mode="eval").body
+        call = ast.parse(source, mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
-    if not isinstance(call, ast.Call) or call.keywords or any(isinstance(a, ast.Starred) for a in call.args):
+    if (not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.func.id != FUNCTION
+            or call.keywords or any(isinstance(a, ast.Starred) for a in call.args)):
+        return None
+    return source, call
+
+
+def literal_args(text: str) -> tuple | None:
+    """The argument values of ``f(text)`` when every argument is a Python literal, else None."""
+    parsed = _call(text)
+    if parsed is None:
         return None
     try:
-        return tuple(ast.literal_eval(arg) for arg in call.args)
+        return tuple(ast.literal_eval(arg) for arg in parsed[1].args)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return None
+
+
+def argument_texts(text: str) -> list[str] | None:
+    """The source text of each argument of ``f(text)`` (each a Python literal), else None: what the
+    sandbox's harness reads back with `ast.literal_eval`, never as code."""
+    if literal_args(text) is None:
+        return None
+    source, call = _call(text)
+    return [ast.get_source_segment(source, arg) for arg in call.args]
 
 
 def literal_value(text: str) -> tuple[bool, object]:

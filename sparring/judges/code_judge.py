@@ -2,24 +2,26 @@
 
     judge = CodeJudge(Sandbox(workers=2))
     [run] = judge.run_calls([("def f(x):\\n    return x * 2", ["3", "'ab'"])], repeat=2)
-    run.outputs  # ("6", "'abab'"): the repr of f(3) and of f('ab'), the same in both runs
+    run.outputs  # ("6", "'abab'"): the literal text of f(3) and of f('ab'), equal in both runs
 
 A *call* is the argument text of one call of ``f`` (``"3"``, ``"[1, 2], 'a'"``): Python literals
-only, checked here before they are pasted into the program. A job passes when the program passes
-`check_program`, runs to a normal exit within the sandbox's limits, every result's repr is a plain
-Python literal, and, with ``repeat=2`` (the determinism check), every run prints the same results.
-Anything else is a failed `CallRun` with the reason; nothing the program does raises here.
+only, checked here (the whole ``f(...)`` must be one call of ``f``), and read back in the sandbox
+with `ast.literal_eval`, never run as code. A job passes when the program passes `check_program`,
+runs to a normal exit within the sandbox's limits, every result is a plain Python literal (encoded
+by the sandbox's trusted harness, sent on its authenticated channel, never read from stdout), and,
+with ``repeat=2`` (the determinism check), every run gives equal results: the runs use different
+hash seeds and start in wall-clock seconds of different parity, one after the other. Anything else
+is a failed `CallRun` with the reason; nothing the program does raises here.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from sparring.games.literals import FUNCTION, literal_args, literal_value
+from sparring.games.literals import FUNCTION, argument_texts, literal_value, same_value
 from sparring.judges.program_check import check_program
 from sparring.judges.sandbox import RunResult, Sandbox
-
-_MARK = "=== sparring results ==="
 
 
 @dataclass(frozen=True)
@@ -35,37 +37,40 @@ class CallRun:
         return self.outputs is not None
 
 
-def harness(program: str, calls: list[str]) -> str:
-    """The program followed by the lines that call ``f`` on each argument text and print the reprs."""
-    lines = [program, "", "_sparring_results = []"]
-    lines += [f"_sparring_results.append(repr({FUNCTION}({args})))" for args in calls]
-    lines.append(f"print({_MARK!r})")
-    lines.append("print(repr(_sparring_results))")
-    return "\n".join(lines) + "\n"
-
-
 def _outputs(result: RunResult, calls: int) -> CallRun:
     if not result.ok:
         tail = result.stderr.strip().splitlines()[-1:] or [""]
         detail = f" ({tail[0][:200]})" if tail[0] else ""
         return CallRun(None, f"{result.status}: {result.reason}{detail}", result.status)
-    lines = result.stdout.rstrip("\n").split("\n")
-    if len(lines) < 2 or lines[-2] != _MARK:
-        return CallRun(None, "the program's results were not printed last", "bad_output")
-    ok, outputs = literal_value(lines[-1])
-    if not ok or not isinstance(outputs, list) or len(outputs) != calls:
-        return CallRun(None, "the program's results could not be read", "bad_output")
+    outputs = result.results
+    if outputs is None or len(outputs) != calls:
+        return CallRun(None, "the program ended before f returned on every call", "bad_output")
     for out in outputs:
         if not literal_value(out)[0]:
             return CallRun(None, f"a result is not a plain Python value: {out[:80]}", "bad_output")
     return CallRun(tuple(outputs))
 
 
-class CodeJudge:
-    """Runs ``f`` of untrusted programs on literal arguments, through a `Sandbox`."""
+def _same_outputs(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
 
-    def __init__(self, sandbox: Sandbox):
+
+def _wait_for_a_second_of_other_parity(started: float) -> None:
+    """Sleep until the wall clock's whole second differs in parity from `started`'s (at most ~1 s):
+    a program that reads the clock then sees another value in its second run."""
+    while int(time.time()) % 2 == int(started) % 2:
+        time.sleep(0.02)
+
+
+class CodeJudge:
+    """Runs ``f`` of untrusted programs on literal arguments, through a `Sandbox`.
+
+    `static_check=False` skips `check_program`: only to test what the sandbox holds on its own.
+    """
+
+    def __init__(self, sandbox: Sandbox, static_check: bool = True):
         self.sandbox = sandbox
+        self.static_check = static_check
 
     @property
     def network_isolated(self) -> bool:
@@ -73,37 +78,44 @@ class CodeJudge:
 
     def check(self, program: str) -> str | None:
         """Why `program` may not run (the static check), or None."""
-        return check_program(program, required_function=FUNCTION)
+        return check_program(program, required_function=FUNCTION) if self.static_check else None
 
     def run_calls(self, jobs: list[tuple[str, list[str]]], repeat: int = 1) -> list[CallRun]:
-        """Run each (program, calls) job `repeat` times, all runs in parallel; one `CallRun` per job."""
+        """Run each (program, calls) job `repeat` times; one `CallRun` per job. Each pass runs every
+        job in parallel, with its own hash seed, after the previous pass (see the module doc)."""
         verdicts: list[CallRun | None] = []
-        programs: list[str] = []
+        runnable: list[tuple[str, list[list[str]]]] = []
         for program, calls in jobs:
             reason = self.check(program)
             if reason is None and not calls:
                 reason = "no calls to run"
-            bad = next((args for args in calls if literal_args(args) is None), None)
+            arguments = [argument_texts(args) for args in calls]
+            bad = next((args for args, parsed in zip(calls, arguments) if parsed is None), None)
             if reason is None and bad is not None:
                 reason = f"arguments are not Python literals: {bad[:80]}"
             verdicts.append(None if reason is None else CallRun(None, reason, "invalid"))
             if reason is None:
-                programs += [harness(program, calls)] * repeat
-        results = iter(self.sandbox.run_many(programs))
-        out: list[CallRun] = []
-        for (program, calls), verdict in zip(jobs, verdicts):
-            if verdict is not None:
-                out.append(verdict)
-                continue
-            runs = [_outputs(next(results), len(calls)) for _ in range(repeat)]
-            failed = next((run for run in runs if not run.ok), None)
-            if failed is not None:
-                out.append(failed)
-            elif any(run.outputs != runs[0].outputs for run in runs[1:]):
-                out.append(CallRun(None, "not deterministic: two runs printed different results", "nondeterministic"))
-            else:
-                out.append(runs[0])
-        return out
+                runnable.append((program, arguments))
+        passes: list[list[CallRun]] = []
+        started = 0.0
+        for k in range(repeat if runnable else 0):
+            if k:
+                _wait_for_a_second_of_other_parity(started)
+            started = time.time()
+            results = self.sandbox.run_many([p for p, _ in runnable], calls=[c for _, c in runnable], hash_seed=k + 1)
+            passes.append([_outputs(result, len(calls)) for result, (_, calls) in zip(results, runnable)])
+        runs = iter(zip(*passes))
+        return [verdict if verdict is not None else _agreement(next(runs)) for verdict in verdicts]
+
+
+def _agreement(runs: tuple[CallRun, ...]) -> CallRun:
+    """One verdict from the runs of one job: the first failure, else a disagreement, else the result."""
+    failed = next((run for run in runs if not run.ok), None)
+    if failed is not None:
+        return failed
+    if any(not _same_outputs(run.outputs, runs[0].outputs) for run in runs[1:]):
+        return CallRun(None, "not deterministic: two runs gave different results", "nondeterministic")
+    return runs[0]
 
 
 def default_code_judge(settings: object) -> CodeJudge:
