@@ -19,6 +19,7 @@ each loaded model gets a clean ``generation_config`` holding only its special to
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -35,6 +36,8 @@ __all__ = [
     "DEFAULT_GGUF",
     "cache_root",
     "default_model_dir",
+    "eval_mode",
+    "has_dropout",
     "load_model",
     "load_tokenizer",
     "tiny_model",
@@ -282,3 +285,26 @@ def load_model(name: str) -> tuple[Any, Any]:
     if not path.is_dir():
         raise SparringError(f"could not load model from {name!r}: not a directory")
     return _load_dir(path)
+
+
+# ----------------------------------------------------------------------------- modes
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any):
+    """The model in eval mode (no dropout: the policy as it samples) inside the block; its own mode after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def has_dropout(model: Any) -> bool:
+    """Whether a train-mode pass of the model drops anything: a dropout module (LoRA's ``lora_dropout``)
+    or attention dropout above 0."""
+    import torch
+
+    return (any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
+            or getattr(model.config, "attention_dropout", 0.0) > 0)

@@ -236,3 +236,40 @@ def test_exploitability_during_training_reads_the_runs_answer_format(tmp_path):
 
     assert logged == pytest.approx(measured("bracket"), abs=1e-6)
     assert abs(logged - measured("boxed")) > 1e-4  # the formats really read different strategies
+
+
+def dropout_policy(tmp_path):
+    """A LoRA policy in train mode whose adapters act (B is not 0) through a dropout of 0.5."""
+    model, learner = make_learner(tiny_cfg(tmp_path, "model.lora_dropout=0.5", "trainer.micro_batch=8"))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.5)
+    return model, learner
+
+
+def test_exploitability_is_scored_without_dropout_and_the_mode_is_restored(tmp_path):
+    from sparring.evaluation.exploitability import exploitability_metrics
+    from sparring.model import load_tokenizer
+    from sparring.players.lm import LMPlayer
+
+    model, _ = dropout_policy(tmp_path)
+    player = LMPlayer(model, load_tokenizer())
+    scores = [exploitability_metrics(player, ["kuhn_poker"])["exploitability/kuhn_poker"] for _ in range(3)]
+    assert scores[0] == scores[1] == scores[2]
+    assert model.training
+
+
+def test_old_logprobs_are_the_policy_without_dropout(tmp_path):
+    from sparring.logprobs import completion_logprobs
+
+    model, learner = dropout_policy(tmp_path)
+    batch = sorted(samples([1.0, -1.0, 0.5, -0.5, 1.0, 0.25]), key=lambda s: s.prompt_ids)
+    model.eval()
+    with torch.no_grad():
+        scored = completion_logprobs(model, [s.prompt_ids for s in batch], [s.completion_ids for s in batch])
+    model.train()
+    for s, row, mask in zip(batch, scored.logprobs, scored.mask):
+        s.sampling_logprobs = row[mask.bool()].tolist()  # what the policy samples with: no dropout
+    assert learner.step(batch)["logprob_drift"] < 1e-5  # the old log-probs are the sampler's
+    assert model.training

@@ -14,6 +14,7 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList,
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
 from sparring.backends.base import CLOSING, Backend, Generated, Request, Sampling, answer_closed, eos_ids
+from sparring.model import eval_mode
 
 
 class AnswerStop(StoppingCriteria):
@@ -121,16 +122,12 @@ class HFBackend(Backend):
         config = GenerationConfig(max_new_tokens=sampling.max_new_tokens, do_sample=not sampling.greedy,
                                   num_beams=1, use_cache=True, eos_token_id=sorted(eos), pad_token_id=pad_id,
                                   **neutral)
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with eval_mode(self.model):
             sequences = self.model.generate(
                 input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
                 logits_processor=LogitsProcessorList([*self.warpers(sampling), recorder]),
                 stopping_criteria=StoppingCriteriaList([stop]),
             )
-        finally:
-            self.model.train(was_training)
         logprobs = recorder.finish(sequences)
         generated = sequences[:, width:].cpu()
         results = []

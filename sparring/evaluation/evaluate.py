@@ -263,15 +263,8 @@ def _exploitability_row(player: Player, game: LanguageGame, mode: str, samples: 
     from sparring.evaluation.exploitability import exploitability_report, lm_policy
 
     model = getattr(player, "model", None)
-    was_training = bool(getattr(model, "training", False))
-    if model is not None:
-        model.eval()
-    try:
-        policy = lm_policy(game, player, mode=mode if model is not None else "sample", samples=samples, rules=rules)
-        report = exploitability_report(game, policy)
-    finally:
-        if model is not None and was_training:
-            model.train()
+    policy = lm_policy(game, player, mode=mode if model is not None else "sample", samples=samples, rules=rules)
+    report = exploitability_report(game, policy)
     reference = report["reference"]
     cfr = next((v for k, v in reference.items() if k.startswith("cfr")), None)
     return {"game": game.name, "player": player.name, "metric": "exploitability",

@@ -2,7 +2,9 @@
 
 The "old" log-probs are the learner's own first-epoch forward pass, detached (same dtype, same
 kernels, no extra pass), so the PPO ratio is exactly 1 on the first epoch; the sampling
-log-probs recorded at generation time are kept for a drift diagnostic.
+log-probs recorded at generation time are kept for a drift diagnostic. A model with dropout
+(``lora_dropout > 0``) learns through it, but its old log-probs, like the reference's and the
+magnet's, are the policy as it samples: a no-grad pass of their own in eval mode.
 
 Regularisers (`sparring.training.regularisers`): an entropy bonus per token, and the magnet KL
 over each sample's legal answers, the magnet's answer log-probs computed once per step.
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sparring.logprobs import CompletionLogprobs, answer_logprobs, answer_totals, completion_logprobs, split_rows
+from sparring.model import eval_mode, has_dropout
 from sparring.training.losses import policy_loss
 from sparring.training.metrics import Stopwatch
 from sparring.training.adapters import opponent_adapter
@@ -145,14 +148,18 @@ class Learner:
         total_tokens = sum(len(s.completion_ids) for s in samples)
         micro = self._micro_batches(samples)
         ref = []
-        if self.algo.kl_coef > 0:
-            with torch.no_grad(), self._reference():
-                ref = [self._forward(chunk)[0].logprobs for chunk in micro]
         magnet: list[list[torch.Tensor] | None] = [None] * len(micro)  # None: the uniform magnet
-        if magnet_coef and algo.magnet != "uniform":
-            with torch.no_grad(), self._magnet():
-                magnet = [self._answer_logps(chunk) for chunk in micro]
-        old: list[torch.Tensor] = []  # filled by the first epoch's own forward passes
+        own_old = has_dropout(self.model)  # else: the first epoch's own forward passes give the old log-probs
+        old: list[torch.Tensor] = []
+        with torch.no_grad(), eval_mode(self.model):
+            if self.algo.kl_coef > 0:
+                with self._reference():
+                    ref = [self._forward(chunk)[0].logprobs for chunk in micro]
+            if magnet_coef and algo.magnet != "uniform":
+                with self._magnet():
+                    magnet = [self._answer_logps(chunk) for chunk in micro]
+            if own_old:
+                old = [self._forward(chunk)[0].logprobs for chunk in micro]
         is_weights: list[torch.Tensor | None] = []  # truncated importance weights learner/sampler, per token
         ent_sum = drift_sum = capped_sum = 0.0
         epoch_stats: list[dict[str, float]] = []
@@ -165,7 +172,8 @@ class Learner:
                                                   entropy_grad=entropy_coef > 0, with_answers=bool(magnet_coef))
                 logp, ent, mask = out.logprobs, out.entropy, out.mask
                 if epoch == 0:
-                    old.append(logp.detach())
+                    if not own_old:
+                        old.append(logp.detach())
                     ent_sum += float((ent.detach() * mask).sum())
                     sampled = padded([s.sampling_logprobs for s in chunk], mask.shape[1], self.device)
                     drift_sum += float(((old[i] - sampled).abs() * mask).sum())
