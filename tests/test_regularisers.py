@@ -189,3 +189,22 @@ def test_a_restored_learner_resumes_the_warmup_where_it_stopped(tmp_path):
     _, restored = tiny_learner(tmp_path, "trainer.warmup_steps=4")
     restored.load_state_dict(learner.state_dict())
     assert restored.step(answered(1.0), 2)["lr"] == pytest.approx(0.005)  # second update: 2/4 of lr
+
+
+def test_the_magnet_weighs_every_sample_alike_whatever_the_micro_batch(tmp_path):
+    """Under token_mean a micro batch weighs by its tokens; the magnet KL is per sample, so one sample a
+    micro batch and all of them in one must give the same gradient."""
+    batch = [LearnerSample([1, 2, 3 + k], [40, 41, 42, 43][: 1 + k], [-1.0] * (1 + k), advantage,
+                           legal_answers=[[40, 41], [50, 41]]) for k, advantage in enumerate((1.0, -1.0, 0.5, 0.0))]
+
+    def gradient(micro_batch: int) -> list[torch.Tensor]:
+        model, learner = tiny_learner(tmp_path, "algo.magnet=uniform", "algo.magnet_coef=0.7", "algo.loss=reinforce",
+                                      "algo.aggregation=token_mean", "trainer.max_grad_norm=1e9", "trainer.lr=0",
+                                      f"trainer.micro_batch={micro_batch}")
+        learner.step(batch)
+        return [p.grad for p in model.parameters() if p.requires_grad]
+
+    whole, single = gradient(len(batch)), gradient(1)
+    scale = max(float(w.abs().max()) for w in whole)
+    assert scale > 1e-4
+    assert max(float((s - w).abs().max()) for s, w in zip(single, whole)) < 1e-5 * scale  # float32 sums, chunked

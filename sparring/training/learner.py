@@ -131,11 +131,11 @@ class Learner:
         return opponent_adapter(self.model, self.magnet_weights, slot=MAGNET_ADAPTER)
 
     def _magnet_kl(self, logps: list[torch.Tensor], magnet: list[torch.Tensor] | None) -> torch.Tensor:
-        """Mean over a chunk's samples (``logps``: each one's legal answers' log-probs) of KL(policy || magnet)
+        """Sum over a chunk's samples (``logps``: each one's legal answers' log-probs) of KL(policy || magnet)
         on the samples with two or more legal answers."""
         terms = [answer_kl(lp, magnet[k] if magnet is not None else None)
                  for k, lp in enumerate(logps) if lp.numel() >= 2]
-        return torch.stack(terms).sum() / len(logps) if terms else torch.zeros((), device=self.device)
+        return torch.stack(terms).sum() if terms else torch.zeros((), device=self.device)
 
     def step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
         """Run the PPO epochs over `samples` (learner step `step`, for coefficient schedules); return statistics."""
@@ -190,13 +190,14 @@ class Learner:
                     aggregation=self.algo.aggregation, constant_length=self.algo.constant_length,
                     token_weights=is_weights[i],
                 )
-                if magnet_coef:
+                loss = loss * weight  # the chunk's share of the batch's policy loss
+                if magnet_coef:  # a mean over the batch's samples, whatever the chunks and their tokens
                     kl = self._magnet_kl(answer_logps, magnet[i])
-                    loss = loss + magnet_coef * kl
-                    magnet_kl += float(kl.detach()) * len(chunk) / len(samples)
+                    loss = loss + magnet_coef * kl / len(samples)
+                    magnet_kl += float(kl.detach()) / len(samples)
                 with self.watch("backward"):
-                    (loss * weight).backward()
-                loss_total += float(loss.detach()) * weight
+                    loss.backward()
+                loss_total += float(loss.detach())
                 token_share = float(mask.sum()) / max(1, total_tokens)
                 for key in agg:
                     agg[key] += part[key] * token_share
