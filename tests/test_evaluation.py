@@ -16,7 +16,7 @@ from open_spiel.python.algorithms import exploitability as os_exploitability
 
 from sparring.errors import SparringError
 from sparring.evaluation.evaluate import evaluate, read_eval
-from sparring.evaluation.exact_league import exact_cross_play, run_exact_league
+from sparring.evaluation.exact_league import entry_policy, exact_cross_play, run_exact_league, seat_averaged_value
 from sparring.evaluation.exploitability import (LanguagePolicy, SampleScorer, cfr_tabular_policy, exploitability,
                                                 lm_policy, match_at_state)
 from sparring.evaluation.league import LeagueEntry, elo_ratings, openskill_ratings, run_league
@@ -300,7 +300,12 @@ def test_eval_and_league_on_a_run_with_a_tiny_checkpoint(tiny, tmp_path, capsys)
     exact = json.loads((run / "league" / "league_exact.json").read_text())
     evaluated = next(r["value"] for r in rows if r.get("metric") == "exploitability")
     assert exact["players"][0]["exploitability"] == pytest.approx(evaluated, abs=1e-6)  # the same strategy table
-    assert exact["value"][0][1] == pytest.approx(-exact["value"][1][0])
+    # the checkpoint's expected return against random is what random loses to it, seats swapped in a call of its own
+    checkpoint = entry_policy(LeagueEntry("checkpoint", f"lm:{run / 'checkpoints' / 'step_000004' / 'model'}"),
+                              "kuhn_poker")
+    root = pyspiel.load_game("kuhn_poker").new_initial_state()
+    random_vs_checkpoint = seat_averaged_value(root, policy_lib.UniformRandomPolicy(root.get_game()), checkpoint)
+    assert exact["value"][0][1] == pytest.approx(-random_vs_checkpoint, abs=1e-9) and abs(random_vs_checkpoint) > 1e-3
     assert (run / "league" / "league_exact_matrix.png").stat().st_size > 1000
 
 
@@ -324,7 +329,9 @@ def test_exact_cross_play_gives_known_values_on_kuhn():
     result = exact_cross_play(["uniform", "best response", "cfr"], [uniform, best, cfr], "kuhn_poker")
     assert result.value[0, 1] == pytest.approx(-11 / 24)  # what a best response wins against uniform play
     assert result.exploitability[0] == pytest.approx(11 / 24)
-    assert np.allclose(result.value, -result.value.T, equal_nan=True)
+    # every pair again in the reverse order, so each (B, A) is a call of its own: zero-sum, (B, A) = -(A, B)
+    swapped = exact_cross_play(["cfr", "best response", "uniform"], [cfr, best, uniform], "kuhn_poker")
+    assert np.allclose(result.value, swapped.value[::-1, ::-1], equal_nan=True)
     # near-Nash play loses at most its own (small) exploitability to anyone, even to a best response
     assert result.value[2, 1] > -result.exploitability[2] - 1e-9 and result.exploitability[2] < 0.02
 
