@@ -141,3 +141,25 @@ def test_seat_counts():
     assert make_game("spy@6").num_seats == 6
     with pytest.raises(Exception, match="3 to 8 players"):
         make_game("spy").with_seats(2)
+
+
+def test_a_civilians_vote_learns_against_a_baseline_of_its_own():
+    """Clue returns (zero-sum, from the votes) and vote returns (+1 / -1) differ in kind: two baselines."""
+    from sparring.players.rollout import MatchSpec, PlayedMatch
+    from sparring.training.advantages import RAEBaselines, rae_advantages
+    from sparring.training.trainer import turn_samples
+
+    match = forced_match(5)
+    lm_turn = {"completion_ids": [1], "prompt_ids": [2], "logprobs": [-0.1], "legal_moves": []}
+    while match.phase == "clue":
+        match.submit("\\boxed{" + match.legal_moves()[0] + "}", **lm_turn)
+    for seat in range(4):
+        match.submit(f"\\boxed{{player_{match.spy if seat != match.spy else (seat + 1) % 4}}}", **lm_turn)
+    played = PlayedMatch(MatchSpec(match.game, [], 5, match.rules, {"learning_seats": [0, 1, 2, 3], "group": 0}), match)
+    baselines = RAEBaselines(decay=0.5)
+    rae_advantages(turn_samples([played])[0], baselines)
+    assert set(baselines.values) == {("spy", "spy"), ("spy", "civilian"), ("spy", "civilian_vote")}
+    assert baselines.values[("spy", "civilian_vote")] == pytest.approx(0.875)  # three right votes: +1 each
+    civilians = [match.returns()[s] for s in range(4) if s != match.spy]
+    assert baselines.values[("spy", "civilian")] == pytest.approx(
+        0.125 * civilians[0] + 0.25 * civilians[1] + 0.5 * civilians[2])  # the clue returns alone

@@ -249,6 +249,11 @@ class Match(ABC):
         one: all its turns, scored by the match's return; a game with per-turn rewards overrides it."""
         return [([t for t in self.turns if t.seat == seat], self.returns()[seat])]
 
+    def trajectory_role(self, seat: int, turns: list[Turn]) -> str:
+        """What one of the seat's scored trajectories (`scored_turns`) is keyed by for baselines: its role.
+        A game whose trajectories of one seat are scored in different kinds keys them apart."""
+        return self.role(seat)
+
     def invalid_seats(self) -> set[int]:
         return {turn.seat for turn in self.turns if not turn.valid}
 

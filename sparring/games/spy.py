@@ -226,6 +226,12 @@ class SpyMatch(Match):
         decision = CORRECT_VOTE if self.votes[seat] == self.spy else WRONG_VOTE
         return [(clues, self.returns()[seat]), (votes, decision)]
 
+    def trajectory_role(self, seat: int, turns: list[Turn]) -> str:
+        """A civilian's votes (scored +1 / -1) are keyed ``civilian_vote``: their returns differ in kind
+        from the clues' (Vision-Zero trains the two stages apart)."""
+        role = self.role(seat)
+        return f"{role}_vote" if turns and all(t.extra.get("phase") == "vote" for t in turns) else role
+
     def record(self) -> dict[str, Any]:
         return {**super().record(), "spy": self.spy, "words": self.words, "votes": self.votes,
                 "caught": self.spy_caught()}

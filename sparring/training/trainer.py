@@ -136,8 +136,8 @@ def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[i
     ids: dict[tuple[int, int, int], int] = {}  # (match index, seat, trajectory index) -> match_id of its samples
     for index, pm in enumerate(played):
         for seat in pm.spec.meta["learning_seats"]:
-            role = pm.match.role(seat)
             for j, (scored, ret) in enumerate(pm.match.scored_turns(seat)):
+                role = pm.match.trajectory_role(seat, scored)
                 match_id = ids.setdefault((index, seat, j), len(ids))  # seats may share a role (spy: civilians)
                 turns = [t for t in scored if "completion_ids" in t.extra and (keep is None or keep(t))]
                 for k, turn in enumerate(turns):
