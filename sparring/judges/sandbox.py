@@ -57,6 +57,7 @@ from pathlib import Path
 
 BOOT = Path(__file__).with_name("boot.py")
 HARNESS = Path(__file__).with_name("harness.py")
+CPU_ACCOUNTING_MARGIN = 0.1  # seconds: a run this close to the CPU limit counts as having reached it
 GRACE_SECONDS = 2.0  # past the wall limit, what the supervisor gives boot to stop before killing it
 UID_FIRST, UID_RANGE, UID_BLOCKS = 100_000, 64, 512  # uid blocks [100000 + 64 k, 100064 + 64 k)
 STATUSES = ("ok", "error", "timeout", "killed", "output_limit")
@@ -419,7 +420,9 @@ def _classify(report: _StatusReport, limits: Limits) -> tuple[str, str]:
         return "timeout", f"wall-clock limit of {limits.wall_seconds:g} s"
     if exit_code is None:
         return "killed", "the sandbox ended before the program reported an exit"
-    if report.cpu >= limits.cpu_seconds:  # whatever the exit status: a program may catch SIGXCPU
+    # Whatever the exit status: a program may catch SIGXCPU and exit 0. The kernel sends SIGXCPU on a
+    # tick, and the rusage it reports can fall a few ms short of the limit, hence the margin.
+    if report.cpu >= limits.cpu_seconds - CPU_ACCOUNTING_MARGIN:
         return "timeout", f"CPU limit of {limits.cpu_seconds} s"
     if report.results_over:
         return "output_limit", f"the results passed {limits.stdout_bytes} bytes"
