@@ -341,6 +341,10 @@ class Config:
         if (algo.magnet == "none") != (algo.magnet_coef == 0):
             raise ConfigError("algo.magnet and algo.magnet_coef go together: set both (e.g. algo.magnet=uniform "
                               f"algo.magnet_coef=0.1) or neither (got magnet={algo.magnet}, magnet_coef={algo.magnet_coef})")
+        if algo.magnet != "none" and self.games.template == "spiral":
+            raise ConfigError(f"algo.magnet={algo.magnet} pulls the answer a reply starts with, but games.template=spiral "
+                              "has the model reason before it answers, so the policy never samples that distribution: "
+                              "use games.template=short or algo.magnet=none")
         if algo.magnet in ("initial", "ema", "lagged") and not self.model.lora:
             raise ConfigError(f"algo.magnet={algo.magnet} is an adapter state of the policy's model: it needs model.lora=true")
         if not 0 <= self.trainer.average_decay < 1:

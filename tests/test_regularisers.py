@@ -149,6 +149,8 @@ def test_moving_magnets_follow_the_policy(tmp_path):
     (["trainer.keep_best=true"], "set trainer.exploitability_every too"),
     (["trainer.average_decay=1.0"], "trainer.average_decay must be in"),
     (["trainer.average_decay=0.9", "model.lora=false"], "needs model.lora=true"),
+    (["algo.magnet=uniform", "algo.magnet_coef=0.1", "games.template=spiral"],
+     r"^algo.magnet=uniform .* games.template=spiral [^\n]*$"),
 ])
 def test_inconsistent_regulariser_settings_are_one_line_errors(overrides, message):
     with pytest.raises(ConfigError, match=message):
