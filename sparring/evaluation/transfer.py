@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -354,8 +354,3 @@ def print_transfer(rows: list[dict[str, Any]], console=None, title: str | None =
                       _mean(row, "delta") if has_ref else "-", f"{row['p_value']:.2f}" if has_ref else "-",
                       end_section=row["kind"] == "game" and row["seat"] == "all")
     console.print(table)
-
-
-def settings_dict(settings: TransferSettings) -> dict[str, Any]:
-    """The settings as plain data (for logs and the README)."""
-    return {k: v for k, v in asdict(settings).items() if k != "rules"}

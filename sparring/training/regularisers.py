@@ -30,7 +30,6 @@ import torch
 from sparring.errors import SparringError
 from sparring.training.adapters import AdapterAverage, adapter_snapshot
 
-MAGNETS = ("none", "uniform", "initial", "ema", "lagged")
 MOVING_MAGNETS = ("ema", "lagged")
 SCHEDULES = ("constant", "linear", "power")
 
