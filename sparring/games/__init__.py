@@ -19,6 +19,7 @@ def first_class_games() -> dict[str, LanguageGame]:
     from sparring.games.textarena_games import TEXTARENA_GAMES
 
     from sparring.games.hanabi import load_hanabi
+    from sparring.games.sneaky_critic import SneakyCriticGame
     from sparring.games.spy import SpyGame
     from sparring.games.textarena_liars_dice import LiarsDice
     from sparring.games.textarena_mafia import SecretMafia
@@ -29,6 +30,7 @@ def first_class_games() -> dict[str, LanguageGame]:
     games.update(TEXTARENA_GAMES)
     games.update({game.name: game for game in (LiarsDice(), SecretMafia())})
     games[TaskGame.name] = TaskGame()
+    games[SneakyCriticGame.name] = SneakyCriticGame()
     return games
 
 

@@ -1,0 +1,70 @@
+"""Recompute a judged game's returns from a run's transcripts, independently of the game's code.
+
+    python scripts/recompute_judged_returns.py RUN_DIR     # prints matches checked and mismatches
+
+For every ``sneaky_critic`` match in ``RUN_DIR/transcripts/*.jsonl`` it reads the solution the
+critic saw from the critic's prompt, redoes each step's arithmetic with its own parser, reads the
+critic's answer from its raw text, applies the run's invalid-move returns from ``config.yaml``,
+and compares with the logged returns. Exit status 1 on any mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+STEP = re.compile(r"^Step (\d+): (-?\d+) ([-+*]) (-?\d+) = (-?\d+)$", re.MULTILINE)
+BOXED = re.compile(r"\\boxed\s*\{([^{}]*)\}")
+BRACKET = re.compile(r"\[([^\[\]]*)\]")
+
+
+def first_error(prompt: str) -> int | None:
+    solution = prompt.split("Solution:", 1)[1]
+    for number, a, op, b, stated in STEP.findall(solution):
+        a, b = int(a), int(b)
+        if {"+": a + b, "-": a - b, "*": a * b}[op] != int(stated):
+            return int(number)
+    return None
+
+
+def sneaky_critic_returns(record: dict, penalty: float, bonus: float, pattern: re.Pattern) -> list[float]:
+    turns = record["turns"]
+    for turn in turns:
+        if turn["move"] is None:  # a format loss ends the match: the offender pays, the other gains
+            return [penalty if s == turn["seat"] else bonus for s in range(2)]
+    critic = turns[-1]
+    answers = {" ".join(a.split()).casefold() for a in pattern.findall(critic["text"])}
+    said = answers.pop().removeprefix("step").strip()
+    label = first_error(critic["prompt"])
+    right = said in ("correct", "no error", "none") if label is None else said.isdigit() and int(said) == label
+    critic_return = 1.0 if right else -1.0
+    return [0.0 if len(turns) == 1 else -critic_return, critic_return]
+
+
+def main(run_dir: Path) -> int:
+    games = yaml.safe_load((run_dir / "config.yaml").read_text())["games"]
+    penalty, bonus = games.get("invalid_penalty", -1.5), games.get("invalid_bonus", 0.5)
+    pattern = BOXED if games.get("answer_format", "boxed") == "boxed" else BRACKET
+    checked, mismatches = 0, 0
+    for path in sorted((run_dir / "transcripts").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if record["game"] != "sneaky_critic" or record["returns"] is None:
+                continue
+            checked += 1
+            expected = sneaky_critic_returns(record, penalty, bonus, pattern)
+            if expected != record["returns"]:
+                mismatches += 1
+                print(f"{path.name} seed {record['seed']}: logged {record['returns']}, recomputed {expected}")
+    print(f"{checked} matches checked, {mismatches} mismatches")
+    return 1 if mismatches or not checked else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__.strip().splitlines()[2].strip())
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,265 @@
+"""Sneaky generator vs critic (SPC), as a game: one seat plants an error, the other must find it.
+
+    game = make_game("sneaky_critic")
+    match = game.new_match(seed=3)     # an arithmetic item from reasoning-gym, and a coin flip
+
+Items are reasoning-gym arithmetic problems (`TASKS`: ``chain_sum``, ``basic_arithmetic``) whose
+gold solution this module writes step by step from the item's expression: one line per operation,
+``Step k: a op b = r``, in the order Python evaluates them, then ``Answer: r``.
+
+A match is one of two kinds, drawn from its seed (`SneakyCriticGame.gold_share` of them gold):
+
+* **gold**: the critic (seat 1) sees the untouched gold solution; the sneaky seat does not play.
+  So a critic that always cries "wrong" loses half its matches.
+* **sneaky**: the sneaky seat (seat 0) sees the problem and the gold solution and plants one wrong
+  result, ``\\boxed{STEP: VALUE}`` (``\\boxed{2: 47}``). Its solution is the gold one with that step's
+  result replaced and every later step carried on from the wrong value (an error that propagates,
+  as a real one does). Then the critic sees that solution.
+
+The critic answers ``\\boxed{N}`` (the first wrong step) or ``\\boxed{correct}``. Referee (invalid
+moves, refereed by the match rules): a sneaky answer that names no step in range, keeps the gold
+value (unchanged) or is not an integer is a format loss; a critic answer that is neither a step in
+range nor ``correct``, or a text with two different answers, likewise.
+
+The judge (`sparring.judges.rules.FirstErrorJudge` by default) reads the solution the critic saw,
+recomputes every step's arithmetic and finds the first wrong step itself; the critic is right when
+it names exactly that step, or says ``correct`` when there is none. Returns, zero-sum: critic +1 /
+-1; the sneaky seat the opposite in a sneaky match, 0 in a gold one. The verdict and its reason are
+in every match record.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sparring.errors import SparringError
+from sparring.games.answer import ANSWER_FORMATS, format_answer
+from sparring.games.base import TRAINING_RULES, LanguageGame, Match, MatchRules
+from sparring.games.judged import MatchJudge, Verdict
+
+TASKS: dict[str, dict[str, Any]] = {
+    "chain_sum": {"min_terms": 3, "max_terms": 4, "max_digits": 2},
+    "basic_arithmetic": {"min_terms": 3, "max_terms": 4, "max_digits": 2, "operators": ["+", "-", "*"],
+                         "allow_parentheses": False, "allow_negation": False},
+}
+TRAIN_SEED, EVAL_SEED, SIZE = 0, 15_015, 10_000
+OPERATORS = {ast.Add: ("+", operator.add), ast.Sub: ("-", operator.sub), ast.Mult: ("*", operator.mul)}
+CORRECT = "correct"
+_PLANT = re.compile(r"^\s*(?:step\s*)?(\d{1,3})\s*[:,=]\s*(-?\d{1,12})\s*$", re.IGNORECASE)
+_STEP = re.compile(r"^\s*(?:step\s*)?(\d{1,3})\s*\.?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Step:
+    left: int
+    op: str
+    right: int
+    result: int
+
+    def text(self, number: int) -> str:
+        return f"Step {number}: {self.left} {self.op} {self.right} = {self.result}"
+
+
+def solution_steps(expression: str, plant: tuple[int, int] | None = None) -> list[Step]:
+    """The steps of `expression` (integers with + - *), in evaluation order. With ``plant = (k,
+    value)`` step k (1-based) states `value` and every later step computes from it."""
+    steps: list[Step] = []
+
+    def evaluate(node: ast.AST) -> int:
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -evaluate(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
+            left, right = evaluate(node.left), evaluate(node.right)
+            symbol, apply = OPERATORS[type(node.op)]
+            result = apply(left, right)
+            if plant is not None and len(steps) + 1 == plant[0]:
+                result = plant[1]
+            steps.append(Step(left, symbol, right, result))
+            return result
+        raise SparringError(f"sneaky_critic: not an integer expression with + - *: {expression!r}")
+
+    evaluate(ast.parse(expression, mode="eval").body)
+    return steps
+
+
+def render(steps: Sequence[Step]) -> str:
+    return "\n".join([*(s.text(k) for k, s in enumerate(steps, 1)), f"Answer: {steps[-1].result}"])
+
+
+def _single_answer(text: str, answer_format: str) -> str | None:
+    """The answer's content when the text holds answers that all agree, else None."""
+    pattern = r"\\boxed\s*\{([^{}]*)\}" if answer_format == "boxed" else r"\[([^\[\]]*)\]"
+    found = {" ".join(a.split()).casefold() for a in re.findall(pattern, text)}
+    return found.pop() if len(found) == 1 else None
+
+
+class SneakyCriticGame(LanguageGame):
+    name = "sneaky_critic"
+    description = "SPC: a sneaky seat plants one wrong step in an arithmetic solution, a critic finds it"
+    roles = ("sneaky", "critic")
+    open_moves = True
+    fixed_players_play = False
+    rules_text = ("A solution to an arithmetic problem is shown step by step. The sneaky player may change one "
+                  "step's result so that the critic misses it; the critic names the first wrong step, or says "
+                  "the solution is correct.")
+
+    def __init__(self, tasks: Sequence[str] = tuple(TASKS), gold_share: float = 0.5, dataset_seed: int = TRAIN_SEED,
+                 judge: MatchJudge | None = None):
+        import reasoning_gym
+
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown or not tasks:
+            raise SparringError(f"sneaky_critic tasks must be among {list(TASKS)}, got {list(tasks)}")
+        if not 0.0 <= gold_share <= 1.0:
+            raise SparringError(f"sneaky_critic gold_share must be in [0, 1], got {gold_share}")
+        self.tasks, self.gold_share, self.dataset_seed = tuple(tasks), gold_share, dataset_seed
+        # A seed of its own per task: two generators on one seed write the same expressions.
+        self.datasets = {t: reasoning_gym.create_dataset(t, seed=dataset_seed + k, size=SIZE, **TASKS[t])
+                         for k, t in enumerate(self.tasks)}
+        self._judge = judge
+
+    @property
+    def judge(self) -> MatchJudge:
+        if self._judge is None:
+            from sparring.judges.rules import FirstErrorJudge  # the judges sit above the games
+
+            self._judge = FirstErrorJudge()
+        return self._judge
+
+    def item(self, seed: int) -> tuple[str, dict[str, Any]]:
+        task = self.tasks[seed % len(self.tasks)]
+        return task, self.datasets[task][(seed // len(self.tasks)) % SIZE]
+
+    def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> SneakyCriticMatch:
+        if rules.answer_format not in ANSWER_FORMATS:
+            raise SparringError(f"unknown answer format {rules.answer_format!r}")
+        return SneakyCriticMatch(self, seed, rules)
+
+    def step_metrics(self, matches: list[Match]) -> dict[str, float]:
+        return critic_metrics([m for m in matches if isinstance(m, SneakyCriticMatch)])
+
+
+def critic_metrics(matches: Sequence[SneakyCriticMatch]) -> dict[str, float]:
+    """How the critic did against the rule judge's labels, ProcessBench style: accuracy on erroneous
+    solutions (the exact first wrong step), on correct ones, and F1 their harmonic mean; how often the
+    sneaky seat wrote a valid plant and how often it fooled the critic."""
+    judged = [m for m in matches if m.verdict is not None and m.critic_answer is not None]
+    erroneous = [m for m in judged if m.verdict.labels["first_error"] is not None]
+    correct = [m for m in judged if m.verdict.labels["first_error"] is None]
+    sneaky_turns = [t for m in matches for t in m.turns if t.seat == 0]
+    critic_turns = [t for m in matches for t in m.turns if t.seat == 1]
+    out: dict[str, float] = {}
+    if sneaky_turns:
+        out["sneaky/valid_rate"] = sum(t.valid for t in sneaky_turns) / len(sneaky_turns)
+    if critic_turns:
+        out["critic/format_rate"] = sum(t.valid for t in critic_turns) / len(critic_turns)
+    if erroneous:
+        out["critic/acc_erroneous"] = sum(m.verdict.labels["critic_right"] for m in erroneous) / len(erroneous)
+        out["sneaky/win_rate"] = 1.0 - out["critic/acc_erroneous"]
+    if correct:
+        out["critic/acc_correct"] = sum(m.verdict.labels["critic_right"] for m in correct) / len(correct)
+    if erroneous and correct:
+        a, b = out["critic/acc_erroneous"], out["critic/acc_correct"]
+        out["critic/f1"] = 0.0 if a + b == 0 else 2 * a * b / (a + b)
+    if judged:
+        out["critic/agreement_with_rule"] = sum(m.verdict.labels["critic_right"] for m in judged) / len(judged)
+    return out
+
+
+class SneakyCriticMatch(Match):
+    game: SneakyCriticGame
+
+    def __init__(self, game: SneakyCriticGame, seed: int, rules: MatchRules):
+        super().__init__(game, seed, rules)
+        self.task, self.entry = game.item(seed)
+        self.expression = self.entry["metadata"]["expression"]
+        self.gold = solution_steps(self.expression)
+        self.is_gold = bool(self.rng.random() < game.gold_share)
+        self.shown: list[Step] | None = self.gold if self.is_gold else None
+        self.critic_answer: str | None = None
+        self.verdict: Verdict | None = None
+
+    # -- engine ----------------------------------------------------------------------------
+    def _engine_seat(self) -> int | None:
+        if self.verdict is not None:
+            return None
+        return 1 if self.shown is not None else 0
+
+    def legal_moves(self) -> list[str]:
+        return []  # open answers, parsed by `parse`
+
+    def parse(self, text: str) -> str | None:
+        answer = _single_answer(text, self.rules.answer_format)
+        if answer is None:
+            return None
+        return self._parse_plant(answer) if self._engine_seat() == 0 else self._parse_verdict(answer)
+
+    def _parse_plant(self, answer: str) -> str | None:
+        found = _PLANT.match(answer)
+        if not found:
+            return None
+        step, value = int(found.group(1)), int(found.group(2))
+        if not 1 <= step <= len(self.gold) or value == self.gold[step - 1].result:
+            return None  # out of range, or unchanged
+        return f"{step}: {value}"
+
+    def _parse_verdict(self, answer: str) -> str | None:
+        if answer in (CORRECT, "no error", "none"):
+            return CORRECT
+        found = _STEP.match(answer)
+        if found and 1 <= int(found.group(1)) <= len(self.shown):
+            return str(int(found.group(1)))
+        return None
+
+    def _engine_apply(self, move: str) -> None:
+        if self._engine_seat() == 0:
+            step, value = (int(x) for x in move.split(":"))
+            self.shown = solution_steps(self.expression, plant=(step, value))
+        else:
+            self.critic_answer = move
+            self.verdict = self.game.judge.verdict(self)
+
+    def _engine_returns(self) -> list[float]:
+        return list(self.verdict.returns)
+
+    # -- text ------------------------------------------------------------------------------
+    def shown_text(self) -> str:
+        return render(self.shown)
+
+    def observation_text(self, seat: int) -> str:
+        problem = f"Problem: {self.entry['question'].strip()}"
+        if seat == 0:
+            example = format_answer(f"{len(self.gold)}: {self.gold[-1].result + 7}", self.rules.answer_format)
+            return "\n".join([problem, "Correct solution:", render(self.gold),
+                              f"Change one step's result to a wrong number so that the critic misses it. Answer "
+                              f"with the step and the wrong number, e.g. {example}."])
+        answers = f"{format_answer('N', self.rules.answer_format)} for step N, or {format_answer(CORRECT, self.rules.answer_format)}"
+        return "\n".join([problem, "Solution:", self.shown_text(),
+                          f"Check every step. Answer {answers} if every step is right."])
+
+    def prompt(self, seat: int) -> str:
+        lines = [*self.header(seat), self.observation_text(seat)]
+        if self._failed_attempts:
+            lines.append("Your previous reply held no valid answer in that format.")
+        return "\n".join(lines)
+
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "task": self.task, "expression": self.expression, "kind":
+                "gold" if self.is_gold else "sneaky", "gold_solution": render(self.gold),
+                "shown_solution": None if self.shown is None else self.shown_text(),
+                "judge": self._judge_record()}
+
+    def _judge_record(self) -> dict[str, Any] | None:
+        if self.verdict is not None:
+            return {"kind": self.game.judge.kind, **self.verdict.to_dict()}
+        if self.is_over():  # an invalid answer ended the match before the judge was needed
+            seat = next(t.seat for t in reversed(self.turns) if not t.valid)
+            return {"kind": "referee", "returns": self.returns(),
+                    "reason": f"format loss: the {self.game.roles[seat]}'s answer was not a valid answer"}
+        return None

@@ -1,0 +1,133 @@
+"""Judge games: sneaky generator vs critic (SPC) on reasoning-gym arithmetic, with a rule judge."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from sparring.games import make_game
+from sparring.games.sneaky_critic import SneakyCriticGame, Step, critic_metrics, render, solution_steps
+from sparring.judges.rules import first_wrong_step
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def box(text: str) -> str:
+    return "\\boxed{" + text + "}"
+
+
+@pytest.fixture(scope="module")
+def game():
+    return make_game("sneaky_critic")
+
+
+def match_of(game, gold: bool):
+    """The first match of the wanted kind (gold or sneaky), by seed."""
+    return next(m for m in (game.new_match(seed) for seed in range(100)) if m.is_gold == gold)
+
+
+def test_gold_steps_follow_python_evaluation_order_and_a_plant_carries_on():
+    assert solution_steps("12 + 3 * 4") == [Step(3, "*", 4, 12), Step(12, "+", 12, 24)]
+    assert solution_steps("5 - 33 - 65") == [Step(5, "-", 33, -28), Step(-28, "-", 65, -93)]
+    planted = solution_steps("5 - 33 - 65", plant=(1, -20))
+    assert planted == [Step(5, "-", 33, -20), Step(-20, "-", 65, -85)]
+    assert first_wrong_step(render(planted)) == 1 and first_wrong_step(render(solution_steps("5 - 33 - 65"))) is None
+
+
+def test_half_the_matches_show_the_critic_an_untouched_solution(game):
+    kinds = [game.new_match(seed).is_gold for seed in range(400)]
+    assert 0.4 < sum(kinds) / len(kinds) < 0.6
+    gold = match_of(game, gold=True)
+    assert gold.current_seat() == 1 and "Step 1:" in gold.prompt(1)
+
+
+def test_the_critic_that_finds_the_plant_wins_and_one_that_misses_loses(game):
+    caught = match_of(game, gold=False)
+    caught.submit(box("2: 999"))
+    assert caught.current_seat() == 1 and "= 999" in caught.prompt(1)
+    caught.submit("The second step is off. " + box("2"))
+    assert caught.returns() == [-1.0, 1.0]
+    missed = match_of(game, gold=False)
+    missed.submit(box("1: 1000"))
+    missed.submit(box("correct"))
+    assert missed.returns() == [1.0, -1.0]
+    record = missed.record()
+    assert record["judge"]["kind"] == "rule" and record["judge"]["first_error"] == 1
+    assert "step 1 is the first wrong step" in record["judge"]["reason"]
+
+
+def test_a_critic_that_always_cries_wrong_loses_every_gold_match(game):
+    gold = [m for m in (game.new_match(seed) for seed in range(40)) if m.is_gold]
+    for match in gold:
+        match.submit(box("1"))
+    assert gold and all(m.returns() == [0.0, -1.0] for m in gold)
+    assert critic_metrics(gold)["critic/acc_correct"] == 0.0
+
+
+@pytest.mark.parametrize("seat, text", [
+    (0, "I would change something"),            # no answer
+    (0, box("1: 5") + " or maybe " + box("2: 6")),  # two different answers
+    (0, box("9: 5")),                           # no step 9
+    (0, box("1: x")),                           # not a number
+    (0, "x" * 10_000 + box("1: 5") + box("1: 6")),  # 10 KB and two answers
+    (1, box("0")), (1, box("17")), (1, box("maybe")), (1, box("2") + box("correct")), (1, "y" * 10_000),
+], ids=["no-answer", "two-answers", "step-out-of-range", "not-a-number", "10kb-two-answers",
+        "step-0", "step-17", "no-verdict", "two-verdicts", "10kb-nothing"])
+def test_bad_answers_are_format_losses_with_a_reason_never_exceptions(game, seat, text):
+    match = match_of(game, gold=seat == 1)
+    match.submit(text)
+    expected = [-1.5, 0.5] if seat == 0 else [0.5, -1.5]
+    assert match.is_over() and match.returns() == expected
+    assert "format loss" in match.record()["judge"]["reason"]
+
+
+def test_an_unchanged_value_is_not_a_plant(game):
+    match = match_of(game, gold=False)
+    match.submit(box(f"1: {match.gold[0].result}"))
+    assert match.is_over() and match.returns() == [-1.5, 0.5]
+
+
+def test_metrics_score_the_critic_against_the_rule_labels(game):
+    matches = []
+    for seed in range(60):
+        match = game.new_match(seed)
+        if not match.is_gold:
+            match.submit(box("1: 12345"))
+        match.submit(box("correct"))  # right on gold, wrong on every plant
+        matches.append(match)
+    metrics = critic_metrics(matches)
+    assert metrics["critic/acc_correct"] == 1.0 and metrics["critic/acc_erroneous"] == 0.0
+    assert metrics["critic/f1"] == 0.0 and metrics["sneaky/win_rate"] == 1.0
+    assert metrics["sneaky/valid_rate"] == 1.0 and metrics["critic/format_rate"] == 1.0
+    gold_share = sum(m.is_gold for m in matches) / len(matches)
+    assert metrics["critic/agreement_with_rule"] == pytest.approx(gold_share)
+
+
+def test_an_independent_script_recomputes_the_logged_returns(game, tmp_path):
+    spec = importlib.util.spec_from_file_location("recompute", ROOT / "scripts" / "recompute_judged_returns.py")
+    recompute = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recompute)
+    records = []
+    for seed in range(30):
+        match = game.new_match(seed)
+        if not match.is_gold:
+            match.submit(box(["1: 777", "2: -4", "nonsense"][seed % 3]))
+        if not match.is_over():
+            match.submit(box(["1", "2", "correct", "step 3"][seed % 4]))
+        records.append(json.dumps(match.record()))
+    (tmp_path / "transcripts").mkdir()
+    (tmp_path / "transcripts" / "step_000001.jsonl").write_text("\n".join(records) + "\n")
+    (tmp_path / "config.yaml").write_text("games: {answer_format: boxed, invalid_penalty: -1.5, invalid_bonus: 0.5}\n")
+    assert recompute.main(tmp_path) == 0
+    outcomes = {tuple(json.loads(r)["returns"]) for r in records}
+    assert {(-1.0, 1.0), (1.0, -1.0), (0.0, 1.0), (0.0, -1.0), (-1.5, 0.5)} <= outcomes
+
+
+def test_settings_are_checked():
+    with pytest.raises(Exception, match="tasks must be among"):
+        SneakyCriticGame(tasks=("countdown",))
+    with pytest.raises(Exception, match="gold_share"):
+        SneakyCriticGame(gold_share=1.5)
