@@ -56,6 +56,18 @@ def extract_answer(text: str, answer_format: str) -> str | None:
     return found[-1] if found else None
 
 
+def single_answer(text: str, answer_format: str, fold: bool = True) -> str | None:
+    """The content of the text's answers when there is at least one and they all agree (white space
+    collapsed; case-folded unless `fold` is False), else None: two different answers are no answer."""
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"unknown answer format {answer_format!r}; choose from {ANSWER_FORMATS}")
+    pattern = _BOXED if answer_format == "boxed" else _BRACKET
+    found = {" ".join(a.split()) for a in pattern.findall(text)}
+    if fold:
+        found = {a.casefold() for a in found}
+    return found.pop() if len(found) == 1 else None
+
+
 def parse_move(text: str, legal_moves: list[str], answer_format: str) -> str | None:
     """The legal move the text names in its last answer, or None (an invalid move)."""
     answer = extract_answer(text, answer_format)

@@ -31,3 +31,15 @@ class MatchJudge(Protocol):
     kind: str  # "rule", "model" or "policy"
 
     def verdict(self, match: Any) -> Verdict: ...
+
+
+def judge_record(match: Any, verdict: Verdict | None) -> dict[str, Any] | None:
+    """What a match record says of its judging: the judge's kind and verdict; for a match an invalid
+    answer ended before the judge was needed, the referee's returns and reason; None while it runs."""
+    if verdict is not None:
+        return {"kind": match.game.judge.kind, **verdict.to_dict()}
+    if not match.is_over():
+        return None
+    seat = next(t.seat for t in reversed(match.turns) if not t.valid)
+    return {"kind": "referee", "returns": match.returns(),
+            "reason": f"format loss: the {match.game.roles[seat]}'s answer was not a valid answer"}

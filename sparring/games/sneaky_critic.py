@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from sparring.errors import SparringError
-from sparring.games.answer import ANSWER_FORMATS, format_answer
+from sparring.games.answer import ANSWER_FORMATS, format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, LanguageGame, Match, MatchRules
-from sparring.games.judged import MatchJudge, Verdict
+from sparring.games.judged import MatchJudge, Verdict, judge_record
 
 TASKS: dict[str, dict[str, Any]] = {
     "chain_sum": {"min_terms": 3, "max_terms": 4, "max_digits": 2},
@@ -90,13 +90,6 @@ def solution_steps(expression: str, plant: tuple[int, int] | None = None) -> lis
 
 def render(steps: Sequence[Step]) -> str:
     return "\n".join([*(s.text(k) for k, s in enumerate(steps, 1)), f"Answer: {steps[-1].result}"])
-
-
-def _single_answer(text: str, answer_format: str) -> str | None:
-    """The answer's content when the text holds answers that all agree, else None."""
-    pattern = r"\\boxed\s*\{([^{}]*)\}" if answer_format == "boxed" else r"\[([^\[\]]*)\]"
-    found = {" ".join(a.split()).casefold() for a in re.findall(pattern, text)}
-    return found.pop() if len(found) == 1 else None
 
 
 class SneakyCriticGame(LanguageGame):
@@ -195,7 +188,7 @@ class SneakyCriticMatch(Match):
         return []  # open answers, parsed by `parse`
 
     def parse(self, text: str) -> str | None:
-        answer = _single_answer(text, self.rules.answer_format)
+        answer = single_answer(text, self.rules.answer_format)
         if answer is None:
             return None
         return self._parse_plant(answer) if self._engine_seat() == 0 else self._parse_verdict(answer)
@@ -253,13 +246,4 @@ class SneakyCriticMatch(Match):
         return {**super().record(), "task": self.task, "expression": self.expression, "kind":
                 "gold" if self.is_gold else "sneaky", "gold_solution": render(self.gold),
                 "shown_solution": None if self.shown is None else self.shown_text(),
-                "judge": self._judge_record()}
-
-    def _judge_record(self) -> dict[str, Any] | None:
-        if self.verdict is not None:
-            return {"kind": self.game.judge.kind, **self.verdict.to_dict()}
-        if self.is_over():  # an invalid answer ended the match before the judge was needed
-            seat = next(t.seat for t in reversed(self.turns) if not t.valid)
-            return {"kind": "referee", "returns": self.returns(),
-                    "reason": f"format loss: the {self.game.roles[seat]}'s answer was not a valid answer"}
-        return None
+                "judge": judge_record(self, self.verdict)}
