@@ -76,7 +76,7 @@ def test_league_cli_on_a_three_seat_game_with_a_tiny_checkpoint(tiny, tmp_path):
     run_command(["league", str(run), "--fixed", "random", "--matches", "2"])
     data = json.loads((run / "league" / "league.json").read_text())
     assert data["game"] == "spy@3"
-    assert [p["name"] for p in data["players"]] == ["run/step_000002", "random"]
+    assert [p["name"] for p in data["players"]] == [f"{run}/step_000002", "random"]
     assert [p["matches"] for p in data["players"]] == [2, 2]
     assert (run / "league" / "league_matrix.png").stat().st_size > 1000
 
