@@ -19,6 +19,7 @@ def first_class_games() -> dict[str, LanguageGame]:
     from sparring.games.textarena_games import TEXTARENA_GAMES
 
     from sparring.games.hanabi import load_hanabi
+    from sparring.games.red_team import RedTeamGame
     from sparring.games.sneaky_critic import SneakyCriticGame
     from sparring.games.spy import SpyGame
     from sparring.games.textarena_liars_dice import LiarsDice
@@ -31,6 +32,7 @@ def first_class_games() -> dict[str, LanguageGame]:
     games.update({game.name: game for game in (LiarsDice(), SecretMafia())})
     games[TaskGame.name] = TaskGame()
     games[SneakyCriticGame.name] = SneakyCriticGame()
+    games[RedTeamGame.name] = RedTeamGame()
     return games
 
 
