@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sparring.games.base import LanguageGame, Match
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -31,6 +33,42 @@ class MatchJudge(Protocol):
     kind: str  # "rule", "model" or "policy"
 
     def verdict(self, match: Any) -> Verdict: ...
+
+
+class JudgedGame(LanguageGame):
+    """A game whose answers are open text and whose returns a judge gives. Subclasses set `_judge`
+    (None: the default judge, built on first use by `default_judge`)."""
+
+    open_moves = True
+    fixed_players_play = False
+    _judge: MatchJudge | None = None
+
+    @property
+    def judge(self) -> MatchJudge:
+        if self._judge is None:
+            self._judge = self.default_judge()
+        return self._judge
+
+    def default_judge(self) -> MatchJudge:
+        raise NotImplementedError
+
+
+class JudgedMatch(Match):
+    """A match of a `JudgedGame`: open answers, the judge's `verdict` once the last seat answered."""
+
+    verdict: Verdict | None = None
+
+    def legal_moves(self) -> list[str]:
+        return []  # open answers, parsed by `parse`
+
+    def _engine_returns(self) -> list[float]:
+        return list(self.verdict.returns)
+
+    def prompt(self, seat: int) -> str:
+        lines = [*self.header(seat), self.observation_text(seat)]
+        if self._failed_attempts:
+            lines.append("Your previous reply held no valid answer in that format.")
+        return "\n".join(lines)
 
 
 def judge_record(match: Any, verdict: Verdict | None) -> dict[str, Any] | None:

@@ -38,8 +38,8 @@ from typing import Any, Sequence
 
 from sparring.errors import SparringError
 from sparring.games.answer import ANSWER_FORMATS, format_answer, single_answer
-from sparring.games.base import TRAINING_RULES, LanguageGame, Match, MatchRules
-from sparring.games.judged import MatchJudge, Verdict, judge_record
+from sparring.games.base import TRAINING_RULES, Match, MatchRules
+from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, Verdict, judge_record
 
 TASKS: dict[str, dict[str, Any]] = {
     "chain_sum": {"min_terms": 3, "max_terms": 4, "max_digits": 2},
@@ -92,12 +92,10 @@ def render(steps: Sequence[Step]) -> str:
     return "\n".join([*(s.text(k) for k, s in enumerate(steps, 1)), f"Answer: {steps[-1].result}"])
 
 
-class SneakyCriticGame(LanguageGame):
+class SneakyCriticGame(JudgedGame):
     name = "sneaky_critic"
     description = "SPC: a sneaky seat plants one wrong step in an arithmetic solution, a critic finds it"
     roles = ("sneaky", "critic")
-    open_moves = True
-    fixed_players_play = False
     rules_text = ("A solution to an arithmetic problem is shown step by step. The sneaky player may change one "
                   "step's result so that the critic misses it; the critic names the first wrong step, or says "
                   "the solution is correct.")
@@ -117,13 +115,10 @@ class SneakyCriticGame(LanguageGame):
                          for k, t in enumerate(self.tasks)}
         self._judge = judge
 
-    @property
-    def judge(self) -> MatchJudge:
-        if self._judge is None:
-            from sparring.judges.rules import FirstErrorJudge  # the judges sit above the games
+    def default_judge(self) -> MatchJudge:
+        from sparring.judges.rules import FirstErrorJudge  # the judges sit above the games
 
-            self._judge = FirstErrorJudge()
-        return self._judge
+        return FirstErrorJudge()
 
     def item(self, seed: int) -> tuple[str, dict[str, Any]]:
         task = self.tasks[seed % len(self.tasks)]
@@ -165,7 +160,7 @@ def critic_metrics(matches: Sequence[SneakyCriticMatch]) -> dict[str, float]:
     return out
 
 
-class SneakyCriticMatch(Match):
+class SneakyCriticMatch(JudgedMatch):
     game: SneakyCriticGame
 
     def __init__(self, game: SneakyCriticGame, seed: int, rules: MatchRules):
@@ -176,16 +171,12 @@ class SneakyCriticMatch(Match):
         self.is_gold = bool(self.rng.random() < game.gold_share)
         self.shown: list[Step] | None = self.gold if self.is_gold else None
         self.critic_answer: str | None = None
-        self.verdict: Verdict | None = None
 
     # -- engine ----------------------------------------------------------------------------
     def _engine_seat(self) -> int | None:
         if self.verdict is not None:
             return None
         return 1 if self.shown is not None else 0
-
-    def legal_moves(self) -> list[str]:
-        return []  # open answers, parsed by `parse`
 
     def parse(self, text: str) -> str | None:
         answer = single_answer(text, self.rules.answer_format)
@@ -218,9 +209,6 @@ class SneakyCriticMatch(Match):
             self.critic_answer = move
             self.verdict = self.game.judge.verdict(self)
 
-    def _engine_returns(self) -> list[float]:
-        return list(self.verdict.returns)
-
     # -- text ------------------------------------------------------------------------------
     def shown_text(self) -> str:
         return render(self.shown)
@@ -235,12 +223,6 @@ class SneakyCriticMatch(Match):
         answers = f"{format_answer('N', self.rules.answer_format)} for step N, or {format_answer(CORRECT, self.rules.answer_format)}"
         return "\n".join([problem, "Solution:", self.shown_text(),
                           f"Check every step. Answer {answers} if every step is right."])
-
-    def prompt(self, seat: int) -> str:
-        lines = [*self.header(seat), self.observation_text(seat)]
-        if self._failed_attempts:
-            lines.append("Your previous reply held no valid answer in that format.")
-        return "\n".join(lines)
 
     def record(self) -> dict[str, Any]:
         return {**super().record(), "task": self.task, "expression": self.expression, "kind":
