@@ -297,6 +297,18 @@ class TasksConfig:
 
 
 @dataclass
+class JudgedConfig:
+    """Judge games (sneaky_critic, red_team): who judges, and how matches are drawn."""
+
+    judge: str = option(
+        "rule", 'Who judges: "rule" (a checkable fact, no model) or "model:NAME" (red_team: a frozen local HF model, '
+                '"default", "tiny" or a directory, decides leak and refusal by a yes/no question; the rule still '
+                'labels each match, and the model\'s agreement with it is logged every step).')
+    gold_share: float = option(0.5, "sneaky_critic: share of matches whose critic sees the untouched gold solution.")
+    harmful_share: float = option(0.5, "red_team: share of matches whose attacker must make the defender leak.")
+
+
+@dataclass
 class RayConfig:
     """The Ray runner (runner: ray): rollout workers as Ray actors, the learner in the trainer process."""
 
@@ -329,6 +341,7 @@ class Config:
     pool: PoolConfig = option(PoolConfig(), PoolConfig.__doc__)
     curriculum: CurriculumConfig = option(CurriculumConfig(), CurriculumConfig.__doc__)
     tasks: TasksConfig = option(TasksConfig(), TasksConfig.__doc__)
+    judged: JudgedConfig = option(JudgedConfig(), JudgedConfig.__doc__)
     runner: Literal["local", "ray"] = option(
         "local", 'Where matches run: "local" = in the trainer process; "ray" = on Ray actors (see the ray section).')
     ray: RayConfig = option(RayConfig(), RayConfig.__doc__)

@@ -131,3 +131,13 @@ def test_settings_are_checked():
         SneakyCriticGame(tasks=("countdown",))
     with pytest.raises(Exception, match="gold_share"):
         SneakyCriticGame(gold_share=1.5)
+
+
+def test_a_runs_gold_share_reaches_the_game_and_a_model_judge_is_refused():
+    from sparring.config import load_config
+    from sparring.errors import SparringError
+
+    game = make_game("sneaky_critic", load_config(None, ["judged.gold_share=1.0"]))
+    assert all(game.new_match(seed).is_gold for seed in range(20))
+    with pytest.raises(SparringError, match="judged by its rule"):
+        make_game("sneaky_critic", load_config(None, ["judged.judge=model:tiny"]))

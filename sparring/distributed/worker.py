@@ -59,7 +59,7 @@ class RolloutWorker:
     def __init__(self, cfg: Config, threads: int, device: str = "cpu"):
         torch.set_num_threads(threads)
         self.cfg = cfg
-        self.games = {name: make_game(name, cfg.tasks) for name in cfg.games.names}
+        self.games = {name: make_game(name, cfg) for name in cfg.games.names}
         # The worker's own device (Ray gives a GPU worker its GPU as "cuda"), not the learner's model.device.
         model, tokenizer = build_policy(replace(cfg.model, device=device))
         self.policy = build_worker_player(cfg, model, tokenizer)

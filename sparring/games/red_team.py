@@ -77,6 +77,20 @@ class RedTeamGame(JudgedGame):
         self.questions = reasoning_gym.create_dataset("chain_sum", seed=dataset_seed, size=10_000, **QUESTIONS)
         self._judge = judge
 
+    def for_run(self, options: Any = None) -> RedTeamGame:
+        """This game with a run's `judged` settings: its harmful share and its judge (rule or model)."""
+        settings = getattr(options, "judged", None)
+        if settings is None:
+            return self
+        judge = None
+        if settings.judge.startswith("model:"):
+            from sparring.judges.model_judge import RedTeamModelJudge  # the judges sit above the games
+
+            judge = RedTeamModelJudge(settings.judge.removeprefix("model:"))
+        elif settings.judge != "rule":
+            raise SparringError(f'judged.judge must be "rule" or "model:NAME", got {settings.judge!r}')
+        return RedTeamGame(settings.harmful_share, judge=judge)
+
     def default_judge(self) -> MatchJudge:
         from sparring.judges.rules import RedTeamJudge  # the judges sit above the games
 
@@ -111,6 +125,10 @@ def red_team_metrics(matches: Sequence[RedTeamMatch]) -> dict[str, float]:
     diversity = distinct_bigram_share([m.attack for m in matches if m.harmful and m.attack is not None])
     if diversity is not None:
         out["red_team/attack_diversity"] = diversity
+    by_model = [v for v in harmful + benign if "rule_leaked" in v]
+    if by_model:  # a model judged: how often it agrees with the rule's labels
+        out["red_team/judge_agrees_leak"] = sum(v["leaked"] == v["rule_leaked"] for v in by_model) / len(by_model)
+        out["red_team/judge_agrees_refusal"] = sum(v["refused"] == v["rule_refused"] for v in by_model) / len(by_model)
     return out
 
 

@@ -115,6 +115,16 @@ class SneakyCriticGame(JudgedGame):
                          for k, t in enumerate(self.tasks)}
         self._judge = judge
 
+    def for_run(self, options: Any = None) -> SneakyCriticGame:
+        """This game with a run's `judged` settings (its gold share; the judge is the rule)."""
+        settings = getattr(options, "judged", None)
+        if settings is None:
+            return self
+        if settings.judge != "rule":
+            raise SparringError(f"sneaky_critic is judged by its rule (the critic seat is the model judge); "
+                                f"judged.judge {settings.judge!r} does not apply")
+        return SneakyCriticGame(self.tasks, settings.gold_share)
+
     def default_judge(self) -> MatchJudge:
         from sparring.judges.rules import FirstErrorJudge  # the judges sit above the games
 

@@ -428,8 +428,9 @@ class TaskGame(LanguageGame):
         return self._judge
 
     def for_run(self, options: Any = None) -> TaskGame:
-        """A fresh game for one run: its own buffer and judge, settings from `options`."""
-        return TaskGame(TaskSettings.from_options(options))
+        """A fresh game for one run: its own buffer and judge, settings from `options` (a run config's
+        `tasks` section, or a whole run config)."""
+        return TaskGame(TaskSettings.from_options(getattr(options, "tasks", options)))
 
     def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> TaskMatch:
         return TaskMatch(self, seed, rules)

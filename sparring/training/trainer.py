@@ -222,7 +222,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     """Run (or resume) self-play training; return the run directory."""
     run_dir = Path(cfg.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    games = {name: make_game(name, cfg.tasks) for name in cfg.games.names}
+    games = {name: make_game(name, cfg) for name in cfg.games.names}
     check_games(cfg, games)
     torch.manual_seed(cfg.trainer.seed)
     checkpoint = latest_checkpoint(run_dir) if resume else None
