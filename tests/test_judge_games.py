@@ -141,3 +141,26 @@ def test_a_runs_gold_share_reaches_the_game_and_a_model_judge_is_refused():
     assert all(game.new_match(seed).is_gold for seed in range(20))
     with pytest.raises(SparringError, match="judged by its rule"):
         make_game("sneaky_critic", load_config(None, ["judged.judge=model:tiny"]))
+
+
+def test_the_held_out_critic_score_is_one_for_a_perfect_critic_and_f1_zero_for_a_yes_man():
+    from sparring.evaluation.critic_eval import evaluate_critic, format_critic_report
+    from sparring.players.base import Action, Player
+
+    class RuleCritic(Player):
+        def __init__(self, always_correct: bool):
+            self.always_correct = always_correct
+
+        def act_batch(self, observations):
+            answers = []
+            for obs in observations:
+                label = None if self.always_correct else first_wrong_step(obs.match.shown_text())
+                answers.append(Action(box("correct" if label is None else str(label))))
+            return answers
+
+    perfect = evaluate_critic(RuleCritic(always_correct=False), items=40)
+    assert perfect["critic/f1"] == 1.0 and perfect["critic/format_rate"] == 1.0
+    assert 0 < perfect["erroneous"] < 40 and perfect["critic/acc_erroneous_interval"][1] == pytest.approx(1.0)
+    yes_man = evaluate_critic(RuleCritic(always_correct=True), items=40)
+    assert yes_man["critic/acc_correct"] == 1.0 and yes_man["critic/acc_erroneous"] == 0.0 and yes_man["critic/f1"] == 0.0
+    assert "F1 0.0%" in format_critic_report(yes_man)

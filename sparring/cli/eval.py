@@ -120,6 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     config = target.config
     games = args.games or (list(config.games.names) if config is not None else ["kuhn_poker"])
     games = _evaluate_task_games(args, target, config, games)
+    games = _evaluate_critic(args, target, config, games)
     if not games:
         return
     rows = evaluate(
@@ -222,6 +223,26 @@ def _add_lm_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def _evaluate_critic(args: argparse.Namespace, target: Target, config: Any, games: list[str]) -> list[str]:
+    """sneaky_critic is scored as its critic on held-out items (ProcessBench-style F1, `--items` of
+    them); the other games are left for `evaluate`."""
+    if "sneaky_critic" not in games:
+        return games
+    from sparring.evaluation.critic_eval import evaluate_critic, format_critic_report
+    from sparring.players import make_player
+    from sparring.progress import console
+
+    critic = make_player(target.spec, seed=args.seed, **_lm_options(args, config))
+    report = evaluate_critic(critic, items=args.items, seed=args.seed, rules=_rules(config, args.answer_format),
+                             concurrency=args.concurrency)
+    console.print(format_critic_report(report))
+    if target.run_dir is not None and not args.no_save:
+        from sparring.evaluation.evaluate import append_rows
+
+        append_rows(target.run_dir / "eval.jsonl", [{"step": target.step, "game": "sneaky_critic", **report}])
+    return [g for g in games if g != "sneaky_critic"]
+
+
 def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register `eval`, `league`, `plot` and `replay` on the `sparring` subparsers."""
     ev = subparsers.add_parser(
@@ -249,7 +270,8 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--tasks", nargs="+", metavar="TASK",
                     help="transfer: reasoning-gym tasks (default: chain_sum basic_arithmetic leg_counting "
                          "letter_counting spell_backward word_sorting propositional_logic countdown)")
-    ev.add_argument("--items", type=int, default=32, help="transfer: items per task")
+    ev.add_argument("--items", type=int, default=32,
+                    help="transfer: items per task; sneaky_critic: held-out items the critic judges")
     ev.add_argument("--task-tokens", type=int, default=32, help="transfer: max new tokens per task answer")
     ev.add_argument("--sampled", action="store_true",
                     help="transfer: sample at --temperature from a fixed seed (default: greedy)")

@@ -145,11 +145,13 @@ class SneakyCriticGame(JudgedGame):
 
 def critic_metrics(matches: Sequence[SneakyCriticMatch]) -> dict[str, float]:
     """How the critic did against the rule judge's labels, ProcessBench style: accuracy on erroneous
-    solutions (the exact first wrong step), on correct ones, and F1 their harmonic mean; how often the
-    sneaky seat wrote a valid plant and how often it fooled the critic."""
-    judged = [m for m in matches if m.verdict is not None and m.critic_answer is not None]
-    erroneous = [m for m in judged if m.verdict.labels["first_error"] is not None]
-    correct = [m for m in judged if m.verdict.labels["first_error"] is None]
+    solutions (the exact first wrong step), on correct ones, and F1 their harmonic mean (a critic
+    answer that is not a valid answer counts as wrong); how often the sneaky seat wrote a valid plant
+    and how often it fooled the critic; how often the critic's verdict agreed with the rule's."""
+    reviewed = [m for m in matches if any(t.seat == 1 for t in m.turns)]
+    right = {id(m): m.verdict is not None and m.verdict.labels["critic_right"] for m in reviewed}
+    erroneous = [m for m in reviewed if not m.is_gold]
+    correct = [m for m in reviewed if m.is_gold]
     sneaky_turns = [t for m in matches for t in m.turns if t.seat == 0]
     critic_turns = [t for m in matches for t in m.turns if t.seat == 1]
     out: dict[str, float] = {}
@@ -158,15 +160,16 @@ def critic_metrics(matches: Sequence[SneakyCriticMatch]) -> dict[str, float]:
     if critic_turns:
         out["critic/format_rate"] = sum(t.valid for t in critic_turns) / len(critic_turns)
     if erroneous:
-        out["critic/acc_erroneous"] = sum(m.verdict.labels["critic_right"] for m in erroneous) / len(erroneous)
+        out["critic/acc_erroneous"] = sum(right[id(m)] for m in erroneous) / len(erroneous)
         out["sneaky/win_rate"] = 1.0 - out["critic/acc_erroneous"]
     if correct:
-        out["critic/acc_correct"] = sum(m.verdict.labels["critic_right"] for m in correct) / len(correct)
+        out["critic/acc_correct"] = sum(right[id(m)] for m in correct) / len(correct)
     if erroneous and correct:
         a, b = out["critic/acc_erroneous"], out["critic/acc_correct"]
         out["critic/f1"] = 0.0 if a + b == 0 else 2 * a * b / (a + b)
+    judged = [m for m in reviewed if m.verdict is not None]
     if judged:
-        out["critic/agreement_with_rule"] = sum(m.verdict.labels["critic_right"] for m in judged) / len(judged)
+        out["critic/agreement_with_rule"] = sum(right[id(m)] for m in judged) / len(judged)
     return out
 
 
