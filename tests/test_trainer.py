@@ -106,7 +106,10 @@ MAGNET = ("games.names=[kuhn_poker]", "algo.magnet=ema", "algo.magnet_coef=0.5",
           "trainer.exploitability_every=2", "trainer.keep_best=true", "trainer.average_decay=0.8")
 
 
-@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET], ids=["self-play", "pool-and-sec", "magnet"])
+JUDGED = ("games.names=[sneaky_critic, red_team]", "rollout.max_new_tokens=4")
+
+
+@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED], ids=["self-play", "pool-and-sec", "magnet", "judged"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     steps = "trainer.steps=5"
     reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps, *extra)))
@@ -128,6 +131,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     if extra == POOL_AND_SEC:  # the pool and the curriculum really took part
         assert any(k.startswith("pool/prob/snapshot@") for k in reference[-1])
         assert any(k.startswith("curriculum/prob/kuhn_poker/") for k in reference[-1])
+    if extra == JUDGED:  # both judge games really took part, with their judges' metrics
+        assert any(k.startswith("win_rate/red_team/") for m in reference for k in m)
+        assert any(k.startswith("win_rate/sneaky_critic/") for m in reference for k in m)
     if extra == MAGNET:  # the regularisers and the exploitability log really took part
         assert all(m["magnet_kl"] > 0 and m["entropy_coef"] == 0.01 for m in reference if "magnet_kl" in m)
         assert [m["step"] for m in reference if "exploitability/kuhn_poker" in m] == [2, 4]
