@@ -84,9 +84,12 @@ def test_held_out_games_are_the_first_class_games_the_run_did_not_train_on():
     cfg = load_config(CONFIG, ["games.names=[kuhn_poker, tic_tac_toe, reasoning:chain_sum]"])
     held_out = held_out_games(cfg.games.names)
     assert "kuhn_poker" not in held_out and "tic_tac_toe" not in held_out
-    # propose_solve lists no legal moves: fixed opponents cannot play it, so it is no held-out game
-    assert set(held_out) == set(first_class_games()) - {"kuhn_poker", "tic_tac_toe", "propose_solve"}
-    assert "leduc_poker" in held_out and len(held_out) == len(first_class_games()) - 3
+    # propose_solve and the judge games list no legal moves: fixed opponents cannot play them, so they
+    # are no held-out games
+    unplayable = {name for name, game in first_class_games().items() if not game.fixed_players_play}
+    assert {"propose_solve", "sneaky_critic", "red_team"} <= unplayable
+    assert set(held_out) == set(first_class_games()) - {"kuhn_poker", "tic_tac_toe"} - unplayable
+    assert "leduc_poker" in held_out and "spy" in held_out
 
 
 def test_sign_test_and_paired_delta():
