@@ -122,6 +122,8 @@ def host():
 @pytest.mark.parametrize("name", [a.name for a in ATTACKS if a.name not in SLOW])
 def test_hostile_program_is_held(sandbox, host, host_unharmed, name):
     attack = next(a for a in ATTACKS if a.name == name)
+    if attack.kind == "contain" and not (ISOLATION.namespaces and ISOLATION.drop_uid and ISOLATION.seccomp):
+        pytest.skip("the contain attacks assume namespaces, the uid drop and seccomp (root on x86-64 Linux)")
     outcome = run_attack(attack, sandbox, host)
     assert not outcome.escaped, outcome.detail
 
