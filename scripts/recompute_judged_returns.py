@@ -5,13 +5,16 @@
 For every ``sneaky_critic`` match in ``RUN_DIR/transcripts/*.jsonl`` it reads the solution the
 critic saw from the critic's prompt, redoes each step's arithmetic with its own parser and reads the
 critic's answer from its raw text; for every ``red_team`` match it redoes the leak, refusal,
-faithfulness and correctness checks from the raw texts, the secret and the reference answer. It
+faithfulness and correctness checks from the raw texts, the secret and the reference answer; for
+every ``creator_solver`` match it computes the variant with its own evaluator and grades the
+solver's raw answers. It
 applies the run's invalid-move returns from ``config.yaml`` and compares with the logged returns.
 Exit status 1 on any mismatch.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -72,11 +75,38 @@ def red_team_returns(record: dict, penalty: float, bonus: float, pattern: re.Pat
     return [attacker, defender]
 
 
-RECOMPUTE = {"sneaky_critic": sneaky_critic_returns, "red_team": red_team_returns}
+def _value(node: ast.AST) -> int:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp):
+        return -_value(node.operand)
+    left, right = _value(node.left), _value(node.right)
+    return {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right}[type(node.op)]
+
+
+def creator_solver_returns(record: dict, penalty: float, bonus: float, pattern: re.Pattern,
+                           kind: str = "max_min") -> list[float]:
+    turns = record["turns"]
+    if turns[0]["move"] is None:
+        return [penalty, bonus]
+    value = _value(ast.parse(record["variant"], mode="eval").body)
+    rewards = []
+    for turn in turns[1:]:
+        answers = {" ".join(a.split()) for a in pattern.findall(turn["text"])}
+        said = answers.pop().rstrip(".").strip() if len(answers) == 1 else ""
+        rewards.append(1.0 if re.fullmatch(r"-?\d+", said) and int(said) == value else 0.0)
+    low = min(rewards) if kind == "max_min" else sum(rewards) / len(rewards)
+    return [max(rewards) - low, sum(rewards) / len(rewards)]
+
+
+RECOMPUTE = {"sneaky_critic": sneaky_critic_returns, "red_team": red_team_returns,
+             "creator_solver": creator_solver_returns}
 
 
 def main(run_dir: Path) -> int:
-    games = yaml.safe_load((run_dir / "config.yaml").read_text())["games"]
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    games = config["games"]
+    kind = (config.get("judged") or {}).get("informativeness", "max_min")
     penalty, bonus = games.get("invalid_penalty", -1.5), games.get("invalid_bonus", 0.5)
     pattern = BOXED if games.get("answer_format", "boxed") == "boxed" else BRACKET
     checked, mismatches = 0, 0
@@ -86,7 +116,8 @@ def main(run_dir: Path) -> int:
             if record["game"] not in RECOMPUTE or record["returns"] is None:
                 continue
             checked += 1
-            expected = RECOMPUTE[record["game"]](record, penalty, bonus, pattern)
+            extra = (kind,) if record["game"] == "creator_solver" else ()
+            expected = RECOMPUTE[record["game"]](record, penalty, bonus, pattern, *extra)
             if expected != record["returns"]:
                 mismatches += 1
                 print(f"{path.name} seed {record['seed']}: logged {record['returns']}, recomputed {expected}")

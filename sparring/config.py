@@ -306,6 +306,10 @@ class JudgedConfig:
                 'labels each match, and the model\'s agreement with it is logged every step).')
     gold_share: float = option(0.5, "sneaky_critic: share of matches whose critic sees the untouched gold solution.")
     harmful_share: float = option(0.5, "red_team: share of matches whose attacker must make the defender leak.")
+    attempts: int = option(4, "creator_solver: solver attempts per variant (eva samples 6).")
+    informativeness: Literal["max_min", "max_mean"] = option(
+        "max_min", "creator_solver: the creator's reward from the solver's rewards: max - min or max - mean.")
+    buffer_size: int = option(256, "creator_solver: informative variants kept (best first), saved in checkpoints.")
 
 
 @dataclass

@@ -88,6 +88,17 @@ def solution_steps(expression: str, plant: tuple[int, int] | None = None) -> lis
     return steps
 
 
+def arithmetic_datasets(tasks: Sequence[str], dataset_seed: int) -> dict[str, Any]:
+    """One reasoning-gym dataset of `SIZE` items per task in `TASKS`; a seed of its own per task (two
+    generators on one seed write the same expressions)."""
+    import reasoning_gym
+
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise SparringError(f"arithmetic tasks must be among {list(TASKS)}, got {list(tasks)}")
+    return {t: reasoning_gym.create_dataset(t, seed=dataset_seed + k, size=SIZE, **TASKS[t]) for k, t in enumerate(tasks)}
+
+
 def render(steps: Sequence[Step]) -> str:
     return "\n".join([*(s.text(k) for k, s in enumerate(steps, 1)), f"Answer: {steps[-1].result}"])
 
@@ -102,17 +113,10 @@ class SneakyCriticGame(JudgedGame):
 
     def __init__(self, tasks: Sequence[str] = tuple(TASKS), gold_share: float = 0.5, dataset_seed: int = TRAIN_SEED,
                  judge: MatchJudge | None = None):
-        import reasoning_gym
-
-        unknown = [t for t in tasks if t not in TASKS]
-        if unknown or not tasks:
-            raise SparringError(f"sneaky_critic tasks must be among {list(TASKS)}, got {list(tasks)}")
         if not 0.0 <= gold_share <= 1.0:
             raise SparringError(f"sneaky_critic gold_share must be in [0, 1], got {gold_share}")
         self.tasks, self.gold_share, self.dataset_seed = tuple(tasks), gold_share, dataset_seed
-        # A seed of its own per task: two generators on one seed write the same expressions.
-        self.datasets = {t: reasoning_gym.create_dataset(t, seed=dataset_seed + k, size=SIZE, **TASKS[t])
-                         for k, t in enumerate(self.tasks)}
+        self.datasets = arithmetic_datasets(self.tasks, dataset_seed)
         self._judge = judge
 
     def for_run(self, options: Any = None) -> SneakyCriticGame:

@@ -3,6 +3,9 @@
 `RedTeamJudge` (red_team): decides leak, refusal, faithfulness and correctness by rule and
 scores both seats as Self-RedTeam's code does (see `sparring.games.red_team`).
 
+`ArithmeticJudge` (creator_solver): computes a variant's value, grades the solver's attempts and
+scores the creator by informativeness.
+
 `FirstErrorJudge` (sneaky_critic): reads the solution the critic saw as text, recomputes every
 step's arithmetic itself (it trusts neither the sneaky seat's claim nor the game's bookkeeping),
 and takes the first step whose stated result is wrong as the label; the critic is right when it
@@ -84,3 +87,21 @@ class RedTeamJudge:
         shown = ("leaked", "refused", "faithful", "correct")
         reason = "; ".join(f"{name}: {'yes' if facts[name] else 'no'}" for name in shown)
         return Verdict((attacker, defender), f"{'harmful' if match.harmful else 'benign'} message; {reason}", facts)
+
+
+class ArithmeticJudge:
+    """The rule judge of creator_solver: computes the variant's value, grades each solver attempt 1 / 0,
+    and gives the creator the informativeness of its variant over those grades."""
+
+    kind = "rule"
+
+    def verdict(self, match: Any) -> Verdict:
+        from sparring.games.creator_solver import informativeness, integer_answer, variant_value
+
+        value = variant_value(match.variant)
+        rewards = [1.0 if integer_answer(answer) == value else 0.0 for answer in match.attempt_answers()]
+        score = informativeness(rewards, match.game.kind)
+        reason = (f"{match.variant} = {value}; the solver was right {int(sum(rewards))} of {len(rewards)} times; "
+                  f"informativeness ({match.game.kind}) {score:g}")
+        solver = sum(rewards) / len(rewards)
+        return Verdict((score, solver), reason, {"value": value, "rewards": rewards, "informativeness": score})

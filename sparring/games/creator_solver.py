@@ -1,0 +1,205 @@
+"""Creator vs solver (eva): a creator evolves problems for a solver, rewarded for informative ones.
+
+    game = make_game("creator_solver")
+    match = game.new_match(seed=4)     # a seed problem: a buffer variant or a reasoning-gym item
+
+A match starts from a seed problem: with probability `BUFFER_SHARE` (eva's 25%) one of the game's
+buffered variants (drawn from the match's seed), else a reasoning-gym arithmetic item (``chain_sum``,
+``basic_arithmetic``). The creator (seat 0) sees the seed's expression and writes a variant,
+``\\boxed{EXPRESSION}``: integers of at most 3 digits with ``+ - *`` and parentheses, 1 to
+`MAX_OPERATIONS` operations, every intermediate result within `MAX_MAGNITUDE`, not the seed itself.
+Anything else is a format loss (the match rules' invalid returns). The expression is parsed with
+`ast` and computed by `solution_steps`; nothing is evaluated as code.
+
+The solver (seat 1) then answers "What is EXPRESSION?" `attempts` times, each attempt its own turn
+and its own scored trajectory: 1 when its answer is the value, else 0 (a reply without an answer is
+simply wrong). The rule judge (`sparring.judges.rules.ArithmeticJudge`) computes the value and grades
+the attempts; the creator's return is the informativeness of its variant over the solver's rewards,
+``max - min`` (eva's default) or ``max - mean`` (`informativeness`). Variants with informativeness
+above 0 enter the buffer (most informative first, newest first on ties, `buffer_size` of them,
+saved in checkpoints). Settings come from the run config's ``judged`` section.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Sequence
+
+from sparring.errors import SparringError
+from sparring.games.answer import format_answer, single_answer
+from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
+from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record
+from sparring.games.sneaky_critic import TASKS, arithmetic_datasets, solution_steps
+
+BUFFER_SHARE = 0.25
+MAX_OPERATIONS, MAX_LITERAL, MAX_MAGNITUDE, MAX_EXPRESSION_CHARS = 6, 999, 10**6, 120
+INFORMATIVENESS = ("max_min", "max_mean")
+_INTEGER = re.compile(r"^\s*(-?\d{1,12})\s*\.?\s*$")
+
+
+def variant_value(text: str) -> int | None:
+    """The value of a creator's expression when it is a well-formed variant (see the module doc)."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        return None
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if any(isinstance(n, ast.Constant) and (type(n.value) is not int or abs(n.value) > MAX_LITERAL)
+           for n in ast.walk(tree)):
+        return None
+    try:
+        steps = solution_steps(text)
+    except (SparringError, RecursionError):
+        return None
+    if not 1 <= len(steps) <= MAX_OPERATIONS or any(abs(s.result) > MAX_MAGNITUDE for s in steps):
+        return None
+    return steps[-1].result
+
+
+def informativeness(rewards: Sequence[float], kind: str) -> float:
+    """eva's informativeness of a prompt: max - min (or max - mean) of the solver's rewards on it."""
+    top = max(rewards)
+    return top - (min(rewards) if kind == "max_min" else sum(rewards) / len(rewards))
+
+
+class VariantBuffer:
+    """The most informative variants, best first (newest first on ties), at most `size` of them."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.entries: list[tuple[str, float]] = []
+
+    def add(self, expression: str, score: float) -> None:
+        self.entries.insert(0, (expression, score))
+        self.entries.sort(key=lambda entry: -entry[1])  # stable: the newest stays first among equals
+        del self.entries[self.size:]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "entries": [list(e) for e in self.entries]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.size, self.entries = state["size"], [(e, float(s)) for e, s in state["entries"]]
+
+
+class CreatorSolverGame(JudgedGame):
+    name = "creator_solver"
+    description = "eva: a creator writes variants of arithmetic problems, rewarded when the solver's attempts disagree"
+    roles = ("creator", "solver")
+    rules_text = ("The creator writes a new arithmetic problem from a seed problem; the solver answers it several "
+                  "times. The creator scores when the solver's answers are sometimes right and sometimes wrong.")
+
+    def __init__(self, attempts: int = 4, kind: str = "max_min", buffer_size: int = 256,
+                 tasks: Sequence[str] = tuple(TASKS), dataset_seed: int = 0, judge: MatchJudge | None = None):
+        if attempts < 2:
+            raise SparringError(f"creator_solver needs at least 2 solver attempts, got {attempts}")
+        if kind not in INFORMATIVENESS:
+            raise SparringError(f"informativeness must be one of {INFORMATIVENESS}, got {kind!r}")
+        self.attempts, self.kind, self.tasks = attempts, kind, tuple(tasks)
+        self.datasets = arithmetic_datasets(self.tasks, dataset_seed)
+        self.buffer = VariantBuffer(buffer_size)
+        self._judge = judge
+
+    def for_run(self, options: Any = None) -> CreatorSolverGame:
+        """A fresh game for one run (its own buffer), with the run config's `judged` settings."""
+        settings = getattr(options, "judged", None)
+        if settings is None:
+            return CreatorSolverGame()
+        if settings.judge != "rule":
+            raise SparringError(f"creator_solver is judged by its rule; judged.judge {settings.judge!r} does not apply")
+        return CreatorSolverGame(settings.attempts, settings.informativeness, settings.buffer_size)
+
+    def default_judge(self) -> MatchJudge:
+        from sparring.judges.rules import ArithmeticJudge  # the judges sit above the games
+
+        return ArithmeticJudge()
+
+    def seed_problem(self, rng: Any, seed: int) -> tuple[str, str]:
+        """(where it came from, expression) for a match: a buffered variant or a reasoning-gym item."""
+        if self.buffer.entries and rng.random() < BUFFER_SHARE:
+            return "buffer", self.buffer.entries[int(rng.integers(len(self.buffer.entries)))][0]
+        task = self.tasks[seed % len(self.tasks)]
+        return task, self.datasets[task][(seed // len(self.tasks)) % len(self.datasets[task])]["metadata"]["expression"]
+
+    def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> CreatorSolverMatch:
+        return CreatorSolverMatch(self, seed, rules)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"buffer": self.buffer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.buffer.load_state_dict(state["buffer"])
+
+    def step_metrics(self, matches: list[Match]) -> dict[str, float]:
+        played = [m for m in matches if isinstance(m, CreatorSolverMatch)]
+        creator_turns = [t for m in played for t in m.turns if t.seat == 0]
+        judged = [m.verdict.labels for m in played if m.verdict is not None]
+        out: dict[str, float] = {"creator/buffer_size": float(len(self.buffer.entries))}
+        if creator_turns:
+            out["creator/valid_rate"] = sum(t.valid for t in creator_turns) / len(creator_turns)
+        if judged:
+            out["creator/informativeness"] = sum(v["informativeness"] for v in judged) / len(judged)
+            rewards = [r for v in judged for r in v["rewards"]]
+            out["solver/accuracy"] = sum(rewards) / len(rewards)
+        return out
+
+
+class CreatorSolverMatch(JudgedMatch):
+    game: CreatorSolverGame
+
+    def __init__(self, game: CreatorSolverGame, seed: int, rules: MatchRules):
+        super().__init__(game, seed, rules)
+        self.source, self.seed_expression = game.seed_problem(self.rng, seed)
+        self.variant: str | None = None
+
+    def _engine_seat(self) -> int | None:
+        if self.verdict is not None:
+            return None
+        return 0 if self.variant is None else 1
+
+    def parse(self, text: str) -> str | None:
+        answer = single_answer(text, self.rules.answer_format)
+        if self._engine_seat() == 1:
+            return answer if answer is not None else ""  # an attempt without an answer is just wrong
+        if answer is None or variant_value(answer) is None or " ".join(answer.split()) == " ".join(
+                self.seed_expression.split()):
+            return None
+        return answer
+
+    def attempt_answers(self) -> list[str]:
+        return [t.move for t in self.turns if t.seat == 1]
+
+    def _engine_apply(self, move: str) -> None:
+        if self.variant is None:
+            self.variant = move
+            return
+        if len(self.attempt_answers()) == self.game.attempts:
+            self.verdict = self.game.judge.verdict(self)
+            if self.verdict.labels["informativeness"] > 0:
+                self.game.buffer.add(self.variant, self.verdict.labels["informativeness"])
+
+    def scored_turns(self, seat: int) -> list[tuple[list[Turn], float]]:
+        """Each solver attempt is its own trajectory, with its own 1 / 0."""
+        if seat != 1 or self.verdict is None:
+            return super().scored_turns(seat)
+        attempts = [t for t in self.turns if t.seat == 1]
+        return [([turn], reward) for turn, reward in zip(attempts, self.verdict.labels["rewards"])]
+
+    def observation_text(self, seat: int) -> str:
+        if seat == 0:
+            example = format_answer("(12 + 7) * 3", self.rules.answer_format)
+            return (f"Seed problem: {self.seed_expression}\nWrite a new arithmetic problem like it, with integers, "
+                    f"+ - * and parentheses, that is neither too easy nor too hard. Answer with the expression, "
+                    f"e.g. {example}.")
+        return f"What is {self.variant}? Answer with the number, e.g. {format_answer('42', self.rules.answer_format)}."
+
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "source": self.source, "seed_expression": self.seed_expression,
+                "variant": self.variant, "judge": judge_record(self, self.verdict)}
+
+
+def integer_answer(text: str) -> int | None:
+    """The integer a solver's answer states, or None."""
+    found = _INTEGER.match(text)
+    return int(found.group(1)) if found else None

@@ -1,0 +1,127 @@
+"""creator_solver (eva) with its rule judge: hand-computed returns, hostile variants, the buffer, a run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sparring.config import load_config
+from sparring.games import make_game
+from sparring.games.creator_solver import CreatorSolverGame, VariantBuffer, variant_value
+
+
+def box(text: str) -> str:
+    return "\\boxed{" + text + "}"
+
+
+def play(match, variant: str, answers: list[str]):
+    match.submit(box(variant))
+    for answer in answers:
+        match.submit(answer)
+    return match
+
+
+@pytest.mark.parametrize("kind, creator", [("max_min", 1.0), ("max_mean", 0.5)])
+def test_returns_by_hand(kind, creator):
+    game = CreatorSolverGame(attempts=4, kind=kind)
+    match = play(game.new_match(0), "12 + 3 * 4", [box("24"), box(" 24 "), box("7"), "no answer at all"])
+    assert [r for _, r in match.scored_turns(1)] == [1.0, 1.0, 0.0, 0.0]
+    assert match.returns() == [creator, 0.5]
+    judge = match.record()["judge"]
+    assert judge["value"] == 24 and "right 2 of 4" in judge["reason"]
+    assert game.buffer.entries == [("12 + 3 * 4", creator)]
+
+
+def test_a_variant_everyone_solves_or_nobody_solves_teaches_nothing_and_is_not_kept():
+    game = CreatorSolverGame(attempts=3)
+    solved = play(game.new_match(1), "(2 + 3) * 4", [box("20")] * 3)
+    failed = play(game.new_match(2), "(2 + 3) * 4", [box("21")] * 3)
+    assert solved.returns() == [0.0, 1.0] and failed.returns() == [0.0, 0.0]
+    assert game.buffer.entries == []
+
+
+@pytest.mark.parametrize("variant", ["__import__('os')", "2 ** 999999", "1234 + 1", "x" * 10_000, "7",
+                                     "999 * 999 * 999", "1 + 1 + 1 + 1 + 1 + 1 + 1 + 1", "1 / 2", "(1, 2)"])
+def test_hostile_variants_are_format_losses(variant):
+    match = CreatorSolverGame().new_match(3)
+    match.submit(box(variant))
+    assert match.is_over() and match.returns() == [-1.5, 0.5]
+    assert "format loss" in match.record()["judge"]["reason"]
+
+
+def test_two_different_answers_or_the_seed_itself_are_format_losses():
+    game = CreatorSolverGame()
+    two = game.new_match(4)
+    two.submit(box("1 + 2") + box("3 + 4"))
+    copy = game.new_match(4)
+    copy.submit(box(copy.seed_expression))
+    assert two.returns() == copy.returns() == [-1.5, 0.5]
+    assert variant_value("(1 + 2) * -3") == -9 and variant_value("1 +") is None
+
+
+def test_the_buffer_keeps_the_most_informative_newest_first_and_round_trips():
+    buffer = VariantBuffer(size=3)
+    for expression, score in [("a", 0.5), ("b", 1.0), ("c", 0.5), ("d", 0.25), ("e", 1.0)]:
+        buffer.add(expression, score)
+    assert buffer.entries == [("e", 1.0), ("b", 1.0), ("c", 0.5)]
+    restored = VariantBuffer(size=1)
+    restored.load_state_dict(json.loads(json.dumps(buffer.state_dict())))
+    assert restored.entries == buffer.entries and restored.size == 3
+
+
+def test_a_quarter_of_the_seeds_come_from_a_non_empty_buffer():
+    game = CreatorSolverGame()
+    assert all(game.new_match(s).source != "buffer" for s in range(50))
+    game.buffer.add("5 * 6 - 7", 1.0)
+    share = sum(game.new_match(s).source == "buffer" for s in range(400)) / 400
+    assert 0.18 < share < 0.32
+
+
+def test_run_settings_reach_the_game():
+    game = make_game("creator_solver", load_config(None, ["judged.attempts=6", "judged.informativeness=max_mean"]))
+    assert (game.attempts, game.kind) == (6, "max_mean")
+    assert make_game("creator_solver") is not make_game("creator_solver")  # each run its own buffer
+
+
+def test_a_tiny_run_logs_verdicts_and_checkpoints_the_buffer(tmp_path):
+    from sparring.training.trainer import train
+
+    cfg = load_config("configs/tiny_test.yaml", [f"trainer.run_dir={tmp_path / 'run'}", "games.names=[creator_solver]",
+                                                 "trainer.steps=1", "rollout.max_new_tokens=4"])
+    run = train(cfg)
+    records = [json.loads(line) for line in (run / "transcripts" / "step_000001.jsonl").read_text().splitlines()]
+    assert records and all(r["judge"]["reason"] for r in records if r["returns"] is not None)
+    from sparring.checkpoint import load_trainer_state
+
+    saved = load_trainer_state(run / "checkpoints" / "step_000001")["games"]["creator_solver"]["buffer"]
+    kept = [(r["variant"], r["judge"]["informativeness"]) for r in records
+            if r["judge"] and r["judge"].get("informativeness", 0) > 0]
+    assert saved["size"] == 256 and sorted(map(tuple, saved["entries"])) == sorted(kept)
+
+
+@pytest.mark.parametrize("kind", ["max_min", "max_mean"])
+def test_an_independent_script_recomputes_the_logged_returns(tmp_path, kind):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "recompute_judged_returns.py"
+    spec = importlib.util.spec_from_file_location("recompute", path)
+    recompute = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recompute)
+    game = CreatorSolverGame(attempts=3, kind=kind)
+    records = []
+    for seed in range(24):
+        variant = ["(4 + 5) * 3", "10 - -2", "bad variant", "7 * 8 - 6"][seed % 4]
+        match = game.new_match(seed)
+        match.submit(box(variant))
+        if not match.is_over():
+            for k in range(3):
+                match.submit(box(["27", "12", "50", "x"][(seed + k) % 4]))
+        records.append(json.dumps(match.record()))
+    (tmp_path / "transcripts").mkdir()
+    (tmp_path / "transcripts" / "step_000001.jsonl").write_text("\n".join(records) + "\n")
+    (tmp_path / "config.yaml").write_text("games: {answer_format: boxed, invalid_penalty: -1.5, invalid_bonus: 0.5}\n"
+                                          f"judged: {{informativeness: {kind}}}\n")
+    assert recompute.main(tmp_path) == 0
+    assert len({tuple(json.loads(r)["returns"]) for r in records}) >= 3
