@@ -8,8 +8,9 @@ buffered variants (drawn from the match's seed), else a reasoning-gym arithmetic
 ``basic_arithmetic``). The creator (seat 0) sees the seed's expression and writes a variant,
 ``\\boxed{EXPRESSION}``: integers of at most 3 digits with ``+ - *`` and parentheses, 1 to
 `MAX_OPERATIONS` operations, every intermediate result within `MAX_MAGNITUDE`, not the seed itself.
-Anything else is a format loss (the match rules' invalid returns). The expression is parsed with
-`ast` and computed by `solution_steps`; nothing is evaluated as code.
+Anything else is a format loss (the match rules' invalid returns); so is the seed again, up to spacing
+and redundant parentheses. The expression is parsed with `ast` and computed by `solution_steps`;
+nothing is evaluated as code.
 
 The solver (seat 1) then answers "What is EXPRESSION?" `attempts` times, each attempt its own turn
 and its own scored trajectory: 1 when its answer is the value, else 0 (a reply without an answer is
@@ -17,7 +18,13 @@ simply wrong). The rule judge (`sparring.judges.rules.ArithmeticJudge`) computes
 the attempts; the creator's return is the informativeness of its variant over the solver's rewards,
 ``max - min`` (eva's default) or ``max - mean`` (`informativeness`). Variants with informativeness
 above 0 enter the buffer (most informative first, newest first on ties, `buffer_size` of them,
-saved in checkpoints). Settings come from the run config's ``judged`` section.
+saved in checkpoints); a variant already there is replaced, so a creator that repeats itself does
+not fill it with copies. Settings come from the run config's ``judged`` section.
+
+The prompts show the answer format with placeholders (``\\boxed{EXPRESSION}``, ``\\boxed{N}``), never a
+concrete expression or number, which a small model copies: with ``(12 + 7) * 3`` and ``42`` as examples
+(commit 198766a, ``configs/creator_solver.yaml``), by step 6 SmolLM2-135M's creator wrote the example
+in 15 of 16 matches and its solver answered 42 in 59 of 64 attempts, none right.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
 from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record
-from sparring.games.sneaky_critic import TASKS, arithmetic_datasets, solution_steps
+from sparring.games.sneaky_critic import TASKS, TRAIN_SEED, arithmetic_datasets, solution_steps
 
 BUFFER_SHARE = 0.25
 MAX_OPERATIONS, MAX_LITERAL, MAX_MAGNITUDE, MAX_EXPRESSION_CHARS = 6, 999, 10**6, 120
@@ -58,6 +65,11 @@ def variant_value(text: str) -> int | None:
     return steps[-1].result
 
 
+def same_expression(a: str, b: str) -> bool:
+    """Whether two well-formed expressions are one problem: equal up to spacing and redundant parentheses."""
+    return ast.dump(ast.parse(a, mode="eval")) == ast.dump(ast.parse(b, mode="eval"))
+
+
 def informativeness(rewards: Sequence[float], kind: str) -> float:
     """eva's informativeness of a prompt: max - min (or max - mean) of the solver's rewards on it."""
     top = max(rewards)
@@ -65,14 +77,15 @@ def informativeness(rewards: Sequence[float], kind: str) -> float:
 
 
 class VariantBuffer:
-    """The most informative variants, best first (newest first on ties), at most `size` of them."""
+    """The most informative variants, best first (newest first on ties), at most `size` of them; a
+    variant added again (`same_expression`) replaces its old entry."""
 
     def __init__(self, size: int):
         self.size = size
         self.entries: list[tuple[str, float]] = []
 
     def add(self, expression: str, score: float) -> None:
-        self.entries.insert(0, (expression, score))
+        self.entries = [(expression, score), *(e for e in self.entries if not same_expression(e[0], expression))]
         self.entries.sort(key=lambda entry: -entry[1])  # stable: the newest stays first among equals
         del self.entries[self.size:]
 
@@ -91,24 +104,27 @@ class CreatorSolverGame(JudgedGame):
                   "times. The creator scores when the solver's answers are sometimes right and sometimes wrong.")
 
     def __init__(self, attempts: int = 4, kind: str = "max_min", buffer_size: int = 256,
-                 tasks: Sequence[str] = tuple(TASKS), dataset_seed: int = 0, judge: MatchJudge | None = None):
+                 tasks: Sequence[str] = tuple(TASKS), dataset_seed: int = TRAIN_SEED, judge: MatchJudge | None = None):
         if attempts < 2:
             raise SparringError(f"creator_solver needs at least 2 solver attempts, got {attempts}")
         if kind not in INFORMATIVENESS:
             raise SparringError(f"informativeness must be one of {INFORMATIVENESS}, got {kind!r}")
-        self.attempts, self.kind, self.tasks = attempts, kind, tuple(tasks)
+        self.attempts, self.kind, self.tasks, self.dataset_seed = attempts, kind, tuple(tasks), dataset_seed
         self.datasets = arithmetic_datasets(self.tasks, dataset_seed)
         self.buffer = VariantBuffer(buffer_size)
         self._judge = judge
 
     def for_run(self, options: Any = None) -> CreatorSolverGame:
-        """A fresh game for one run (its own buffer), with the run config's `judged` settings."""
+        """A fresh game for one run (its own, empty buffer), with the run config's `judged` settings
+        (without them, this game's)."""
         settings = getattr(options, "judged", None)
         if settings is None:
-            return CreatorSolverGame()
+            return CreatorSolverGame(self.attempts, self.kind, self.buffer.size, self.tasks, self.dataset_seed,
+                                     self._judge)
         if settings.judge != "rule":
             raise SparringError(f"creator_solver is judged by its rule; judged.judge {settings.judge!r} does not apply")
-        return CreatorSolverGame(settings.attempts, settings.informativeness, settings.buffer_size)
+        return CreatorSolverGame(settings.attempts, settings.informativeness, settings.buffer_size, self.tasks,
+                                 self.dataset_seed)
 
     def default_judge(self) -> MatchJudge:
         from sparring.judges.rules import ArithmeticJudge  # the judges sit above the games
@@ -162,8 +178,7 @@ class CreatorSolverMatch(JudgedMatch):
         answer = single_answer(text, self.rules.answer_format)
         if self._engine_seat() == 1:
             return answer if answer is not None else ""  # an attempt without an answer is just wrong
-        if answer is None or variant_value(answer) is None or " ".join(answer.split()) == " ".join(
-                self.seed_expression.split()):
+        if answer is None or variant_value(answer) is None or same_expression(answer, self.seed_expression):
             return None
         return answer
 
@@ -188,11 +203,11 @@ class CreatorSolverMatch(JudgedMatch):
 
     def observation_text(self, seat: int) -> str:
         if seat == 0:
-            example = format_answer("(12 + 7) * 3", self.rules.answer_format)
-            return (f"Seed problem: {self.seed_expression}\nWrite a new arithmetic problem like it, with integers, "
-                    f"+ - * and parentheses, that is neither too easy nor too hard. Answer with the expression, "
-                    f"e.g. {example}.")
-        return f"What is {self.variant}? Answer with the number, e.g. {format_answer('42', self.rules.answer_format)}."
+            return (f"Seed problem: {self.seed_expression}\nWrite a new problem like it: an arithmetic expression "
+                    f"with integers of at most 3 digits, + - * and parentheses, at most {MAX_OPERATIONS} operations, "
+                    f"that the solver gets right only some of the time. Answer with the expression alone, "
+                    f"{format_answer('EXPRESSION', self.rules.answer_format)}.")
+        return f"What is {self.variant}? Answer with the integer alone, {format_answer('N', self.rules.answer_format)}."
 
     def record(self) -> dict[str, Any]:
         return {**super().record(), "source": self.source, "seed_expression": self.seed_expression,
