@@ -36,7 +36,7 @@ from typing import Any, Sequence
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, Match, MatchRules
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, Verdict, judge_record
+from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record
 
 CODE_WORDS = ("TANGO", "MAPLE", "ORBIT", "CEDAR", "FALCON", "QUARTZ", "EMBER", "LOTUS", "NOVA", "RIVET",
               "SAFFRON", "GLACIER", "COBALT", "WILLOW", "ZEPHYR", "HARBOR")

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 from sparring.errors import SparringError
 from sparring.games.answer import ANSWER_FORMATS, format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, Match, MatchRules
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, Verdict, judge_record
+from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record
 
 TASKS: dict[str, dict[str, Any]] = {
     "chain_sum": {"min_terms": 3, "max_terms": 4, "max_digits": 2},
