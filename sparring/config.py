@@ -62,6 +62,8 @@ def option(default: Any, doc: str) -> Any:
 
 # ----------------------------------------------------------------------------- sections
 
+PREFERENCE_LOSSES = ("sppo", "dpo", "ipo", "inpo")  # losses over the ranked answers of one prompt
+
 
 @dataclass
 class ModelConfig:
@@ -154,9 +156,21 @@ class AlgoConfig:
     drop_zero_advantage: bool = option(
         True, "Drop turn samples whose advantage is exactly zero before the learner step (not under a magnet or "
               "entropy bonus: those act on every turn).")
-    loss: Literal["ppo", "reinforce"] = option(
-        "ppo", 'Policy loss: "ppo" = clipped importance-ratio objective; "reinforce" = advantage-weighted log-likelihood.'
+    loss: Literal["ppo", "reinforce", "sppo", "dpo", "ipo", "inpo"] = option(
+        "ppo", 'Policy loss: "ppo" = clipped importance-ratio objective; "reinforce" = advantage-weighted '
+               'log-likelihood; preference losses over the answers of one prompt (the preference game): "sppo" = '
+               'square loss toward the win probability, "dpo" = logistic pair loss (SPIN with preference.opponent=data), '
+               '"ipo" = square pair loss, "inpo" = online IPO toward the Nash policy (sparring.training.losses).'
     )
+    beta: float = option(
+        0.1, "Preference losses: the KL temperature. sppo targets log(pi/pi_t) = (P - 1/2) / beta; dpo's logistic "
+             "slope; ipo and inpo's target margin 1 / (2 beta).")
+    inpo_tau: float = option(
+        0.0, "inpo: weight tau of the KL to the initial model; its reference is the geometric mixture of the "
+             "initial model (weight tau / beta) and the iterate pi_t (0 = online IPO against pi_t).")
+    iterate_every: int = option(
+        0, "Preference losses: learner steps per iteration; the iterate pi_t the losses compare against is the "
+           "policy frozen at the start of the iteration (saved in checkpoints); 0 = pi_t is the initial model.")
     clip: float = option(0.2, "PPO clip range: the probability ratio is clipped to [1 - clip, 1 + clip].")
     dual_clip: float | None = option(None, "Dual-clip constant c > 1 bounding the PPO loss for negative advantages; null = off.")
     grpo_scale: bool = option(True, "grpo: divide by the group's return std (false = Dr. GRPO, centring only).")
@@ -313,6 +327,26 @@ class JudgedConfig:
 
 
 @dataclass
+class PreferenceConfig:
+    """The preference game (SPO, SPPO, INPO, SPIN): prompts, samples per prompt, and the preference judge."""
+
+    tasks: list[str] = option(["chain_sum", "basic_arithmetic"], "reasoning-gym tasks the prompts are drawn from.")
+    prompts: str | None = option(
+        None, "A JSONL file of prompts instead of tasks: one object per line with \"question\" and \"answer\".")
+    samples: int = option(4, "Answers the policy samples per prompt (SPPO's K).")
+    opponent: Literal["self", "data"] = option(
+        "self", '"self": the samples are judged against each other; "data": SPIN, the data\'s reference answer is '
+                'preferred to every sample.')
+    tie_break: Literal["none", "shorter", "closer"] = option(
+        "closer", "Between two answers the rule judge scores alike: \"none\" = a tie (1/2); \"shorter\" = the "
+                  "shorter reply wins; \"closer\" = the integer answer nearer the reference wins.")
+    gap_every: int = option(
+        0, "Every N learner steps, log the policy's duality gap in the preference game over fixed candidate "
+           "answers of held-out prompts (preference_gap/mean); 0 = off.")
+    gap_items: int = option(32, "Held-out prompts the duality gap is measured on.")
+
+
+@dataclass
 class RayConfig:
     """The Ray runner (runner: ray): rollout workers as Ray actors, the learner in the trainer process."""
 
@@ -346,6 +380,7 @@ class Config:
     curriculum: CurriculumConfig = option(CurriculumConfig(), CurriculumConfig.__doc__)
     tasks: TasksConfig = option(TasksConfig(), TasksConfig.__doc__)
     judged: JudgedConfig = option(JudgedConfig(), JudgedConfig.__doc__)
+    preference: PreferenceConfig = option(PreferenceConfig(), PreferenceConfig.__doc__)
     runner: Literal["local", "ray"] = option(
         "local", 'Where matches run: "local" = in the trainer process; "ray" = on Ray actors (see the ray section).')
     ray: RayConfig = option(RayConfig(), RayConfig.__doc__)
@@ -395,8 +430,18 @@ class Config:
                               f">= {ray.workers} (got {self.rollout.shards}; set it under runner=local too to compare runs)")
         if ray.mode == "async" and self.runner != "ray":
             raise ConfigError("ray.mode=async overlaps Ray workers' rollouts with the learner: it needs runner=ray")
-        if self.algo.advantage == "grpo" and self.rollout.group_size < 2:
-            raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches: "
+        if algo.loss in PREFERENCE_LOSSES and not self.model.lora:
+            raise ConfigError(f"algo.loss={algo.loss} compares the policy with its iterate, an adapter state: it needs "
+                              "model.lora=true")
+        if algo.beta <= 0 or algo.iterate_every < 0 or not 0 <= algo.inpo_tau <= algo.beta:
+            raise ConfigError(f"algo needs beta > 0, iterate_every >= 0 and 0 <= inpo_tau <= beta (got beta={algo.beta}, "
+                              f"iterate_every={algo.iterate_every}, inpo_tau={algo.inpo_tau})")
+        if self.preference.samples < 2 or self.preference.gap_items < 1:
+            raise ConfigError(f"preference needs samples >= 2 and gap_items >= 1 (got {self.preference.samples}, "
+                              f"{self.preference.gap_items})")
+        if self.algo.advantage == "grpo" and self.rollout.group_size < 2 and "preference" not in self.games.names:
+            raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches "
+                              "(the preference game's answers to one prompt are a group of their own): "
                               f"set rollout.group_size to 2 or more (got {self.rollout.group_size})")
 
 

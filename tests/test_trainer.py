@@ -109,7 +109,12 @@ MAGNET = ("games.names=[kuhn_poker]", "algo.magnet=ema", "algo.magnet_coef=0.5",
 JUDGED = ("games.names=[sneaky_critic, red_team]", "rollout.max_new_tokens=4")
 
 
-@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED], ids=["self-play", "pool-and-sec", "magnet", "judged"])
+PREFERENCE = ("games.names=[preference]", "preference.tie_break=shorter", "algo.loss=inpo", "algo.inpo_tau=0.05",
+              "algo.iterate_every=2", "preference.gap_every=2", "preference.gap_items=2", "trainer.micro_batch=8")
+
+
+@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE],
+                         ids=["self-play", "pool-and-sec", "magnet", "judged", "preference"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     steps = "trainer.steps=5"
     reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps, *extra)))
@@ -134,6 +139,10 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     if extra == JUDGED:  # both judge games really took part, with their judges' metrics
         assert any(k.startswith("win_rate/red_team/") for m in reference for k in m)
         assert any(k.startswith("win_rate/sneaky_critic/") for m in reference for k in m)
+    if extra == PREFERENCE:  # ranked pairs really trained, against an iterate refreshed mid-run, and the gap was logged
+        assert any(m["preference_terms"] > 0 and m["grad_norm"] > 0 for m in reference)
+        assert any(abs(m["logratio_mean"]) > 0 for m in reference if m["step"] > 2)
+        assert [m["step"] for m in reference if "preference_gap/mean" in m] == [2, 4]
     if extra == MAGNET:  # the regularisers and the exploitability log really took part
         assert all(m["magnet_kl"] > 0 and m["entropy_coef"] == 0.01 for m in reference if "magnet_kl" in m)
         assert [m["step"] for m in reference if "exploitability/kuhn_poker" in m] == [2, 4]

@@ -20,6 +20,7 @@ def first_class_games() -> dict[str, LanguageGame]:
 
     from sparring.games.hanabi import load_hanabi
     from sparring.games.creator_solver import CreatorSolverGame
+    from sparring.games.preference import PreferenceGame
     from sparring.games.red_team import RedTeamGame
     from sparring.games.sneaky_critic import SneakyCriticGame
     from sparring.games.spy import SpyGame
@@ -35,6 +36,7 @@ def first_class_games() -> dict[str, LanguageGame]:
     games[SneakyCriticGame.name] = SneakyCriticGame()
     games[RedTeamGame.name] = RedTeamGame()
     games[CreatorSolverGame.name] = CreatorSolverGame()
+    games[PreferenceGame.name] = PreferenceGame()
     return games
 
 

@@ -27,7 +27,7 @@ from sparring.games.answer import extract_answer, format_answer
 from sparring.games.base import TRAINING_RULES, LanguageGame, Match, MatchRules
 
 __all__ = ["DEFAULT_TASKS", "EVAL_SEED", "PREFIX", "TASK_CONFIGS", "TRAIN_SEED", "ReasoningGame",
-           "ReasoningMatch", "known_tasks", "reasoning_game", "check_tasks"]
+           "ReasoningMatch", "known_tasks", "reasoning_game", "check_tasks", "task_prompt"]
 
 PREFIX = "reasoning:"
 TRAIN_SEED = 0
@@ -138,17 +138,21 @@ class ReasoningMatch(Match):
         return self.entry["question"].strip()
 
     def prompt(self, seat: int) -> str:
-        lines = [self.observation_text(seat),
-                 f"Give your final answer as {format_answer('answer', self.rules.answer_format)}."]
-        if self._failed_attempts:
-            lines.append("Your previous reply held no answer in that format.")
-        return "\n".join(lines)
+        return task_prompt(self.observation_text(seat), self.rules.answer_format, bool(self._failed_attempts))
 
     def record(self) -> dict[str, Any]:
         return {**super().record(), "reference_answer": self.entry.get("answer"), "score": self.score}
 
 
 @cache
+def task_prompt(question: str, answer_format: str, failed: bool = False) -> str:
+    """A question with the answer format to use (and, after a reply without one, a reminder)."""
+    lines = [question, f"Give your final answer as {format_answer('answer', answer_format)}."]
+    if failed:
+        lines.append("Your previous reply held no answer in that format.")
+    return "\n".join(lines)
+
+
 def reasoning_game(task: str) -> ReasoningGame:
     """The training game ``reasoning:TASK`` (dataset seed TRAIN_SEED, the default config)."""
     return ReasoningGame(task)

@@ -27,7 +27,7 @@ from typing import Any
 from sparring.errors import SparringError
 from sparring.games.answer import answer_closer, answer_opener, format_answer
 
-__all__ = ["TEMPLATES", "Template", "answer_ids", "answer_prefix", "render_prompt", "template_text"]
+__all__ = ["TEMPLATES", "Template", "answer_ids", "answer_prefix", "render_prompt", "reply_ids", "template_text"]
 
 @dataclass(frozen=True)
 class Template:
@@ -100,3 +100,9 @@ def answer_ids(tokenizer: Any, template: str, answer_format: str, move: str, leg
     if not any(other != move and other.startswith(move) for other in legal_moves):
         answer = answer.removesuffix(answer_closer(answer_format))
     return tokenizer(answer, add_special_tokens=False).input_ids
+
+
+def reply_ids(tokenizer: Any, template: str, answer_format: str, reply: str) -> list[int]:
+    """The completion tokens of a whole written reply (``\\boxed{42}``): what follows the prompt, whose
+    end holds the template's pre-filled answer opener. The closer stays: a sampled reply ends with it."""
+    return tokenizer(reply.removeprefix(answer_prefix(template, answer_format)), add_special_tokens=False).input_ids

@@ -109,3 +109,24 @@ class AdapterAverage:
     def update(self, model: Any) -> None:
         now = adapter_snapshot(model)
         self.weights = {k: self.decay * self.weights[k] + (1 - self.decay) * now[k] for k in now}
+
+
+class Iterate:
+    """The iterate ``pi_t`` of iterative preference optimisation: the trainable adapter frozen at the
+    start of the current iteration, refreshed every ``every`` learner steps (0: never, so ``pi_t`` stays
+    the policy as training began)."""
+
+    def __init__(self, model: Any, every: int):
+        self.every = every
+        self.weights = adapter_snapshot(model)
+        self.taken_at = 0  # the learner step after which the weights were taken
+
+    def update(self, model: Any, step: int) -> None:
+        if self.every and step % self.every == 0:
+            self.weights, self.taken_at = adapter_snapshot(model), step
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": self.weights, "taken_at": self.taken_at}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.weights, self.taken_at = dict(state["weights"]), state["taken_at"]

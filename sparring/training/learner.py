@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sparring.config import PREFERENCE_LOSSES
 from sparring.logprobs import CompletionLogprobs, answer_logprobs, answer_totals, completion_logprobs, split_rows
 from sparring.model import eval_mode, has_dropout
-from sparring.training.losses import policy_loss
+from sparring.training.losses import policy_loss, preference_loss, preference_terms
 from sparring.training.metrics import Stopwatch
 from sparring.training.adapters import opponent_adapter
 from sparring.training.regularisers import answer_kl, coefficient
 
 MAGNET_ADAPTER = "magnet"  # the peft adapter slot a moving magnet's weights are loaded into
+ITERATE_ADAPTER = "iterate"  # the slot the preference losses' iterate pi_t is scored in
 
 
 @dataclass
@@ -39,6 +41,8 @@ class LearnerSample:
     sampling_logprobs: list[float]
     advantage: float
     legal_answers: list[list[int]] = field(default_factory=list)  # each legal move's answer tokens (magnet KL)
+    group: int = -1  # preference losses: the prompt whose answers this one is ranked with
+    preference: tuple[float, ...] = ()  # its row of the group's preference matrix, P(this > answer j)
 
 
 def truncated_is_weights(learner: torch.Tensor, sampler: torch.Tensor, mask: torch.Tensor, cap: float
@@ -74,6 +78,7 @@ class Learner:
         self.updates = 0  # optimiser updates applied, for the warmup
         self.skipped_updates = 0
         self.magnet_weights: Mapping[str, torch.Tensor] | None = None  # set by the trainer for ema/lagged magnets
+        self.iterate_weights: Mapping[str, torch.Tensor] | None = None  # pi_t of the preference losses (None: initial)
         self.watch = Stopwatch()  # seconds in forward passes, backward passes and optimiser updates
 
     def _compute(self):
@@ -139,6 +144,8 @@ class Learner:
 
     def step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
         """Run the PPO epochs over `samples` (learner step `step`, for coefficient schedules); return statistics."""
+        if self.algo.loss in PREFERENCE_LOSSES:
+            return self.preference_step(samples, step)
         started = time.perf_counter()
         self.watch = Stopwatch()
         algo = self.algo
@@ -201,18 +208,7 @@ class Learner:
                 token_share = float(mask.sum()) / max(1, total_tokens)
                 for key in agg:
                     agg[key] += part[key] * token_share
-            with self.watch("optimizer"):
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.trainer.max_grad_norm))
-                applied = math.isfinite(loss_total) and math.isfinite(grad_norm)
-                if applied:
-                    lr = self.learning_rate(step)
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = lr
-                    self.optimizer.step()
-                    self.updates += 1
-                else:
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self.skipped_updates += 1
+            grad_norm, applied = self._update(loss_total, step)
             epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "magnet_kl": magnet_kl,
                                 "skipped": float(not applied)})
         stats = {key: sum(e[key] for e in epoch_stats) / len(epoch_stats) for key in epoch_stats[0]}
@@ -225,6 +221,96 @@ class Learner:
         stats["learner_tokens_per_s"] = sequence_tokens * self.algo.ppo_epochs / (time.perf_counter() - started)
         stats["lr"] = self.optimizer.param_groups[0]["lr"]
         stats["entropy_coef"], stats["magnet_coef"] = entropy_coef, magnet_coef
+        stats.update({f"time/learner.{part}": seconds for part, seconds in self.watch.seconds.items()})
+        return stats
+
+    def _update(self, loss_total: float, step: int) -> tuple[float, bool]:
+        """Clip the accumulated gradients and apply them (skipped when the loss or the norm is not finite)."""
+        with self.watch("optimizer"):
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.trainer.max_grad_norm))
+            applied = math.isfinite(loss_total) and math.isfinite(grad_norm)
+            if applied:
+                lr = self.learning_rate(step)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                self.optimizer.step()
+                self.updates += 1
+            else:
+                self.optimizer.zero_grad(set_to_none=True)
+                self.skipped_updates += 1
+        return grad_norm, applied
+
+    def _iterate(self):
+        """A context in which the model is the iterate pi_t (the initial model until the first refresh)."""
+        if self.iterate_weights is None:
+            return self._reference()
+        return opponent_adapter(self.model, self.iterate_weights, slot=ITERATE_ADAPTER)
+
+    def _sequence_logps(self, chunk: list[LearnerSample]) -> torch.Tensor:
+        """Each sample's summed completion log-prob under the active weights, ``[B]``."""
+        out = self._forward(chunk)[0]
+        return (out.logprobs * out.mask).sum(-1)
+
+    def _groups(self, samples: list[LearnerSample]) -> list[list[list[LearnerSample]]]:
+        """Micro-batches of whole prompt groups (a pair loss needs both answers in one graph), about
+        `micro_batch` samples each."""
+        groups: dict[int, list[LearnerSample]] = {}
+        for s in samples:
+            groups.setdefault(s.group, []).append(s)
+        for members in groups.values():
+            if any(len(s.preference) != len(members) for s in members):
+                raise ValueError("a preference sample's row must have one entry per answer of its group")
+        chunks, current, size = [], [], 0
+        for members in groups.values():
+            if current and size + len(members) > self.trainer.micro_batch:
+                chunks.append(current)
+                current, size = [], 0
+            current.append(members)
+            size += len(members)
+        return chunks + ([current] if current else [])
+
+    def preference_step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
+        """`ppo_epochs` updates of a preference loss (`algo.loss`) over prompt groups of ranked answers."""
+        started = time.perf_counter()
+        self.watch = Stopwatch()
+        algo = self.algo
+        micro = self._groups(samples)
+        flat = [[s for group in chunk for s in group] for chunk in micro]
+        with torch.no_grad(), eval_mode(self.model):
+            with self._iterate():
+                iterate = [self._sequence_logps(chunk) for chunk in flat]
+            reference = None
+            if algo.loss == "inpo" and algo.inpo_tau:
+                with self._reference():
+                    reference = [self._sequence_logps(chunk) - it for chunk, it in zip(flat, iterate)]
+        matrices = [[torch.tensor([s.preference for s in group], device=self.device) for group in chunk]
+                    for chunk in micro]
+        terms = sum(preference_terms(algo.loss, m) for chunk in matrices for m in chunk)
+        epoch_stats = []
+        for _ in range(algo.ppo_epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss_total = logratio_sum = 0.0
+            for i, chunk in enumerate(micro):
+                logratio = self._sequence_logps(flat[i]) - iterate[i]
+                loss, start = torch.zeros((), device=self.device), 0
+                for group, matrix in zip(chunk, matrices[i]):
+                    end = start + len(group)
+                    part = preference_loss(algo.loss, logratio[start:end], matrix, beta=algo.beta, tau=algo.inpo_tau,
+                                              ref_logratio=None if reference is None else reference[i][start:end])
+                    loss, start = loss + part, end
+                loss = loss / max(1, terms)  # a mean over the batch's answers (sppo) or pairs
+                with self.watch("backward"):
+                    loss.backward()
+                loss_total += float(loss.detach())
+                logratio_sum += float(logratio.detach().sum())
+            grad_norm, applied = self._update(loss_total, step)
+            epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, "skipped": float(not applied),
+                                "logratio_mean": logratio_sum / max(1, len(samples))})
+        stats = {key: sum(e[key] for e in epoch_stats) / len(epoch_stats) for key in epoch_stats[0]}
+        stats["preference_terms"] = float(terms)
+        stats["lr"] = self.optimizer.param_groups[0]["lr"]
+        sequence_tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
+        stats["learner_tokens_per_s"] = sequence_tokens * algo.ppo_epochs / (time.perf_counter() - started)
         stats.update({f"time/learner.{part}": seconds for part, seconds in self.watch.seconds.items()})
         return stats
 

@@ -122,3 +122,49 @@ def policy_loss(
         "ratio_mean": masked_mean(ratio),
     }
     return loss, stats
+
+
+def preference_loss(
+    kind: Literal["sppo", "dpo", "ipo", "inpo"],
+    logratio: torch.Tensor,
+    preference: torch.Tensor,
+    *,
+    beta: float,
+    tau: float = 0.0,
+    ref_logratio: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Summed loss over the answers of one prompt (`preference_terms` counts its terms).
+
+    ``logratio[i] = log pi(y_i) - log pi_t(y_i)``, sequence log-probs under the policy and the iterate
+    ``pi_t``; ``preference[i, j] = P(y_i > y_j)`` with ``P + P^T = 1`` (so ``P[i, i] = 1/2``). With
+    ``eta = 1 / beta``:
+
+    * ``sppo`` (Wu et al. 2024, eq. 3.5) over every answer: ``(logratio_i - eta (P_i - 1/2))^2`` with
+      ``P_i = mean_j P[i, j]``, the answer's win probability against the group (itself included at 1/2).
+    * the pair losses, over every ordered pair the judge prefers (``P[i, j] > 1/2``), with
+      ``h = logratio_i - logratio_j``: ``dpo`` ``-log sigmoid(beta h)`` (SPIN when ``y_i`` is the data's
+      answer), ``ipo`` ``(h - eta / 2)^2``, ``inpo`` (Zhang et al. 2024) ``(h - eta tau (r_i - r_j) - eta / 2)^2``
+      with ``r = ref_logratio = log pi_ref - log pi_t``: IPO against the geometric mixture
+      ``pi_ref^(eta tau) pi_t^(1 - eta tau)``; ``tau = 0`` is ``ipo``.
+    """
+    eta = 1.0 / beta
+    if kind == "sppo":
+        win = preference.mean(dim=1)
+        return ((logratio - eta * (win - 0.5)) ** 2).sum()
+    winners, losers = torch.nonzero(preference > 0.5, as_tuple=True)
+    h = logratio[winners] - logratio[losers]
+    if kind == "dpo":
+        terms = -torch.nn.functional.logsigmoid(beta * h)
+    elif kind == "ipo":
+        terms = (h - eta / 2) ** 2
+    elif kind == "inpo":
+        mixed = 0.0 if ref_logratio is None else eta * tau * (ref_logratio[winners] - ref_logratio[losers])
+        terms = (h - mixed - eta / 2) ** 2
+    else:
+        raise ValueError(f"kind must be one of sppo, dpo, ipo, inpo; got {kind!r}")
+    return terms.sum()
+
+
+def preference_terms(kind: str, preference: torch.Tensor) -> int:
+    """How many terms `preference_loss` sums for a group: its answers (sppo) or its preferred pairs."""
+    return preference.shape[0] if kind == "sppo" else int((preference > 0.5).sum())

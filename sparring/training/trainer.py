@@ -29,15 +29,17 @@ from pathlib import Path
 import torch
 
 from sparring.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_states
-from sparring.config import Config, save_config
+from sparring.config import PREFERENCE_LOSSES, Config, save_config
 from sparring.evaluation.arena import OUTCOMES, SeatTally
 from sparring.errors import SparringError
 from sparring.evaluation.evaluate import evaluate, print_eval
 from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability_metrics
+from sparring.evaluation.preference_gap import preference_gap
 from sparring.evaluation.stats import outcome
 from sparring.evaluation.transfer import transfer
 from sparring.games import LanguageGame, MatchRules, make_game
 from sparring.games.base import Turn
+from sparring.games.preference import PreferenceGame
 from sparring.games.templates import answer_ids
 from sparring.players import Player, make_player
 from sparring.players.lm import LMPlayer
@@ -46,12 +48,13 @@ from sparring.progress import progress_bar
 from sparring.seeding import stream_rng, stream_seed
 from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
 from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, phase_arms, split_arm
-from sparring.training.learner import MAGNET_ADAPTER, Learner, LearnerSample
+from sparring.training.learner import ITERATE_ADAPTER, MAGNET_ADAPTER, Learner, LearnerSample
 from sparring.training.metrics import MetricsLog, Stopwatch
 from sparring.training.policy import build_policy
-from sparring.training.adapters import AdapterAverage, opponent_adapter, remove_opponent_adapter
+from sparring.training.adapters import AdapterAverage, Iterate, opponent_adapter, remove_opponent_adapter
 from sparring.training.pool import Opponent, OpponentPool, seating
 from sparring.training.phases import TurnPhases
+from sparring.training.preference import preference_samples
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
 from sparring.training.runner import make_runner
 
@@ -213,6 +216,14 @@ def check_games(cfg: Config, games: dict[str, LanguageGame]) -> None:
     if cfg.algo.magnet != "none" and open_moves:
         raise SparringError(f"algo.magnet compares the legal answers of each turn, but {', '.join(open_moves)} "
                             "has open-ended moves (a pattern, not a list): train it without a magnet")
+    if cfg.algo.loss in PREFERENCE_LOSSES and any(name != PreferenceGame.name for name in games):
+        raise SparringError(f"algo.loss={cfg.algo.loss} ranks the answers of one prompt: train it on games.names "
+                            f"[{PreferenceGame.name}] alone (got {', '.join(games)})")
+    if PreferenceGame.name in games and cfg.preference.opponent == "data" and cfg.algo.loss not in PREFERENCE_LOSSES:
+        raise SparringError("preference.opponent=data (SPIN) prefers the data's answer to every sample: it needs a "
+                            f"preference loss such as algo.loss=dpo (got {cfg.algo.loss})")
+    if cfg.preference.gap_every and PreferenceGame.name not in games:
+        raise SparringError(f"preference.gap_every measures the {PreferenceGame.name} game: add it to games.names")
     if cfg.trainer.exploitability_every and not any(name in EXPLOITABILITY_GAMES for name in games):
         raise SparringError(f"trainer.exploitability_every needs one of {', '.join(EXPLOITABILITY_GAMES)} "
                             f"in games.names (got {', '.join(games)})")
@@ -239,6 +250,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         if cfg.algo.magnet in MOVING_MAGNETS else None
     average = AdapterAverage(model, cfg.trainer.average_decay, "trainer.average_decay") \
         if cfg.trainer.average_decay else None
+    iterate = Iterate(model, cfg.algo.iterate_every) if cfg.algo.loss in PREFERENCE_LOSSES else None
     answers = partial(answer_ids, tokenizer, cfg.games.template) if cfg.algo.magnet != "none" else None
     phases = TurnPhases.from_config(cfg.curriculum)
     log = MetricsLog(run_dir)
@@ -255,6 +267,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             magnet.load_state_dict(state["magnet"])
         if average:
             average.weights = state["average"]
+        if iterate:
+            iterate.load_state_dict(state["iterate"])
         if phases:
             phases.load_state_dict(state["turn_phases"])
         start, best = state["step"], state.get("best_exploitability", math.inf)
@@ -290,6 +304,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             samples, tokens = turn_samples(played, answers, phases.keeps if phases else None)
             with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
+            if iterate:  # preference losses: every answer, ranked within its prompt's group
+                batch = preference_samples(played, tokenizer, cfg.games.template)
             if runner.ahead and step < cfg.trainer.steps:  # the next step plays while this one trains
                 pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step + 1, fixed), trained=step - 1)
 
@@ -298,12 +314,16 @@ def train(cfg: Config, resume: bool = False) -> Path:
             #    and the generation engine gets the new weights.
             if magnet:
                 learner.magnet_weights = magnet.weights
+            if iterate:
+                learner.iterate_weights = iterate.weights
             with watch("learner"):
                 learned = learner.step(batch, step) if batch else {"skipped": 1.0}
                 if magnet:
                     magnet.update(model)
                 if average:
                     average.update(model)
+                if iterate:
+                    iterate.update(model, step)
             with watch("weight_sync"):
                 policy.sync()
             if cfg.pool.rule != "latest" and step % cfg.pool.snapshot_every == 0:
@@ -340,6 +360,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     lowest = min(measured["exploitability/mean"], measured.get("exploitability_average/mean", math.inf))
                     improved = lowest < best
                     best = min(best, lowest)
+                if cfg.preference.gap_every and step % cfg.preference.gap_every == 0:
+                    metrics.update(preference_gap(policy, games[PreferenceGame.name], cfg.preference.gap_items))
                 if cfg.trainer.transfer_every and step % cfg.trainer.transfer_every == 0:
                     transfer(policy, cfg, items=cfg.trainer.transfer_items, matches=cfg.trainer.transfer_items,
                              seed=cfg.trainer.seed, concurrency=cfg.rollout.concurrency, run_dir=run_dir, step=step)
@@ -358,6 +380,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 pool.release()
                 remove_opponent_adapter(model, MAGNET_ADAPTER)
                 remove_opponent_adapter(model, AVERAGE_ADAPTER)
+                remove_opponent_adapter(model, ITERATE_ADAPTER)
                 save_checkpoint(root, step, model, tokenizer,
                                 {"step": step, "learner": learner.state_dict(), "baselines": baselines.to_dict(),
                                  "pool": pool.state_dict(), "curriculum": curriculum.state_dict(),
@@ -365,7 +388,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                                  "magnet": magnet.state_dict() if magnet else None, "best_exploitability": best,
                                  "turn_phases": phases.state_dict() if phases else None,
                                  "runner": pending.state_dict() if pending else None,
-                                 "average": average.weights if average else None},
+                                 "average": average.weights if average else None,
+                                 "iterate": iterate.state_dict() if iterate else None},
                                 keep=keep, adapters={AVERAGE_ADAPTER: average.weights} if average else None)
 
             saving_started = time.perf_counter()

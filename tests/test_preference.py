@@ -1,0 +1,217 @@
+"""Preference self-play: the rule judge's matrix, the losses against hand computations, SPIN's known
+value at the reference, the duality gap, the iterate, and the preference game in the trainer."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from sparring.config import ConfigError, load_config
+from sparring.errors import SparringError
+from sparring.evaluation.preference_gap import candidates, duality_gap
+from sparring.games import make_game
+from sparring.judges.preference import RulePreferenceJudge, win_shares
+from sparring.training.learner import Learner, LearnerSample
+from sparring.training.losses import preference_loss, preference_terms
+from sparring.training.metrics import read_metrics
+from sparring.training.policy import build_policy
+from sparring.training.trainer import train
+
+from test_trainer import CONFIG, tiny_cfg
+
+PREFERENCE = ("games.names=[preference]", "preference.tie_break=shorter", "algo.ppo_epochs=1", "trainer.micro_batch=8")
+
+
+def played(game, seed, replies):
+    match = game.new_match(seed)
+    for reply in replies:
+        match.submit(reply)
+    return match
+
+
+def test_the_rule_judge_ranks_scripted_answers_exactly():
+    game = make_game("preference")  # closer tie-break
+    match = game.new_match(3)
+    ref = match.reference
+    assert ref == "3"
+    done = played(game, 3, ["\\boxed{3}", "no answer at all", "\\boxed{7}", "\\boxed{ 3 }", "\\boxed{2}"][:4])
+    assert done.is_over() and done.scores() == [1.0, 0.0, 0.0, 1.0]
+    # right = right > 7 (4 away) > no answer
+    assert done.verdict.labels["preference"] == [[0.5, 1.0, 1.0, 0.5], [0.0, 0.5, 0.0, 0.0],
+                                                 [0.0, 1.0, 0.5, 0.0], [0.5, 1.0, 1.0, 0.5]]
+    assert [r for _, r in done.scored_turns(0)] == pytest.approx([5 / 6, 0.0, 1 / 3, 5 / 6])
+    assert done.returns() == [0.5]
+
+
+@pytest.mark.parametrize("tie_break, expected", [
+    ("none", [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]),
+    ("shorter", [[0.5, 0.0, 0.5], [1.0, 0.5, 1.0], [0.5, 0.0, 0.5]]),
+    ("closer", [[0.5, 0.0, 1.0], [1.0, 0.5, 1.0], [0.0, 0.0, 0.5]]),
+])
+def test_the_tie_break_decides_between_equally_scored_answers(tie_break, expected):
+    judge = RulePreferenceJudge(tie_break)
+    # three wrong answers to "5": 6 (one away, long reply), 4 (one away, short), 9 (four away, long)
+    replies = ["the answer is \\boxed{6}", "\\boxed{4}", "the answer is \\boxed{9}"]
+    matrix = judge.rank([0.0, 0.0, 0.0], ["6", "4", "9"], replies, "5")
+    if tie_break == "closer":  # 6 and 4 are equally close: a tie
+        expected = [[0.5, 0.5, 1.0], [0.5, 0.5, 1.0], [0.0, 0.0, 0.5]]
+    assert matrix == expected
+    assert all(matrix[i][j] + matrix[j][i] == 1.0 for i in range(3) for j in range(3))
+
+
+def test_spin_prefers_the_data_answer_to_every_sample():
+    game = make_game("preference").for_run(load_config(CONFIG, ["games.names=[preference]", "preference.opponent=data",
+                                                                "preference.samples=2", "algo.loss=dpo"]))
+    match = played(game, 3, ["\\boxed{3}", "\\boxed{8}"])
+    assert match.verdict.labels["preference"] == [[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
+    assert match.data_reply() == "\\boxed{3}"
+    assert win_shares(match.verdict.labels["preference"]) == [1.0, 0.25, 0.25]
+
+
+def _hand_losses(kind, d, P, beta, tau=0.0, r=None):
+    eta = 1 / beta
+    n = len(d)
+    if kind == "sppo":
+        return sum((d[i] - eta * (sum(P[i]) / n - 0.5)) ** 2 for i in range(n))
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            if P[i][j] > 0.5:
+                h = d[i] - d[j]
+                if kind == "dpo":
+                    total += math.log(1 + math.exp(-beta * h))
+                elif kind == "ipo":
+                    total += (h - eta / 2) ** 2
+                else:
+                    total += (h - eta * tau * (r[i] - r[j]) - eta / 2) ** 2
+    return total
+
+
+@pytest.mark.parametrize("kind", ["sppo", "dpo", "ipo", "inpo"])
+def test_each_preference_loss_and_its_gradient_equal_a_hand_computation(kind):
+    P = [[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
+    d0, r = [0.3, -0.2, 0.7], [0.1, -0.4, 0.25]
+    beta, tau = 0.5, 0.2
+    d = torch.tensor(d0, dtype=torch.float64, requires_grad=True)
+    loss = preference_loss(kind, d, torch.tensor(P, dtype=torch.float64), beta=beta, tau=tau,
+                           ref_logratio=torch.tensor(r, dtype=torch.float64))
+    assert float(loss.detach()) == pytest.approx(_hand_losses(kind, d0, P, beta, tau, r), rel=1e-12)
+    loss.backward()
+    eps = 1e-6
+    for k in range(3):  # central differences of the hand formula
+        up, down = list(d0), list(d0)
+        up[k] += eps
+        down[k] -= eps
+        numeric = (_hand_losses(kind, up, P, beta, tau, r) - _hand_losses(kind, down, P, beta, tau, r)) / (2 * eps)
+        assert float(d.grad[k]) == pytest.approx(numeric, rel=1e-6, abs=1e-8)
+    assert preference_terms(kind, torch.tensor(P)) == (3 if kind == "sppo" else 2)
+
+
+def test_inpo_without_the_reference_term_is_ipo():
+    P = torch.tensor([[0.5, 0.0], [1.0, 0.5]])
+    d = torch.tensor([0.4, -1.1])
+    ipo = preference_loss("ipo", d, P, beta=0.1)
+    assert float(preference_loss("inpo", d, P, beta=0.1, tau=0.0, ref_logratio=torch.tensor([3.0, -2.0]))) == float(ipo)
+    assert float(ipo) == pytest.approx((-1.1 - 0.4 - 5.0) ** 2)
+
+
+def group(rows, prompt=(1, 2, 3), completions=((5, 6), (7,), (5, 8, 9)), g=0):
+    return [LearnerSample(list(prompt), list(c), [0.0] * len(c), 0.0, group=g, preference=tuple(row))
+            for c, row in zip(completions, rows)]
+
+
+def test_a_policy_equal_to_its_reference_has_spins_known_loss_log_2(tmp_path):
+    cfg = tiny_cfg(tmp_path, *PREFERENCE, "algo.loss=dpo", "algo.beta=0.1")
+    torch.manual_seed(0)
+    model, _ = build_policy(cfg.model)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    # SPIN's group: the data's answer first, preferred to both samples; pi = pi_t (LoRA B = 0 at the start)
+    rows = [[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    stats = learner.step(group(rows) + group(rows, prompt=(4, 5), g=1))
+    assert stats["preference_terms"] == 4
+    assert stats["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    assert stats["logratio_mean"] == pytest.approx(0.0, abs=1e-6)
+    assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if p.requires_grad)
+    # after the update the data's answer gained against the samples under the policy, relative to pi_t
+    second = learner.step(group(rows) + group(rows, prompt=(4, 5), g=1), step=2)
+    assert second["loss"] < math.log(2)
+
+
+def test_sppo_at_the_reference_is_the_squared_target_of_each_answer(tmp_path):
+    cfg = tiny_cfg(tmp_path, *PREFERENCE, "algo.loss=sppo", "algo.beta=2.0")
+    torch.manual_seed(0)
+    model, _ = build_policy(cfg.model)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    rows = [[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
+    stats = learner.step(group(rows))
+    wins = [2.5 / 3, 1 / 3, 1 / 3]
+    assert stats["loss"] == pytest.approx(sum((0.5 * (w - 0.5)) ** 2 for w in wins) / 3, rel=1e-5)
+
+
+def test_a_group_row_that_does_not_match_its_group_is_an_error(tmp_path):
+    cfg = tiny_cfg(tmp_path, *PREFERENCE, "algo.loss=dpo")
+    torch.manual_seed(0)
+    model, _ = build_policy(cfg.model)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    with pytest.raises(ValueError, match="one entry per answer"):
+        learner.step(group([[0.5, 1.0], [0.0, 0.5], [0.0, 0.5]]))
+
+
+def test_the_duality_gap_is_zero_at_nash_and_exact_elsewhere():
+    rps = torch.tensor([[0.5, 0.0, 1.0], [1.0, 0.5, 0.0], [0.0, 1.0, 0.5]])
+    assert duality_gap(rps, torch.full((3,), 1 / 3, dtype=torch.float64)) == pytest.approx(0.0, abs=1e-12)
+    assert duality_gap(rps, torch.tensor([1.0, 0.0, 0.0])) == pytest.approx(1.0)  # paper beats rock
+    assert duality_gap(rps, torch.tensor([0.5, 0.5, 0.0])) == pytest.approx(0.5)  # paper: 1/2 * 1/2 + 1/2 * 1 = 3/4
+    judge = RulePreferenceJudge("closer")
+    options = candidates("10")
+    assert options == ["10", "11", "9", "20", "0"]
+    matrix = torch.tensor(judge.rank([float(o == "10") for o in options], options, options, "10"))
+    assert duality_gap(matrix, torch.tensor([1.0, 0, 0, 0, 0])) == pytest.approx(0.0)
+    # uniform: the reference beats 4 of 5 and ties itself: P(ref > p) = (0.5 + 4) / 5
+    assert duality_gap(matrix, torch.full((5,), 0.2)) == pytest.approx(2 * 4.5 / 5 - 1)
+    with pytest.raises(SparringError, match="integer answers"):
+        candidates("olleh")
+
+
+def test_the_preference_game_trains_logs_its_gap_and_refreshes_the_iterate(tmp_path):
+    cfg = tiny_cfg(tmp_path, *PREFERENCE, "algo.loss=sppo", "algo.iterate_every=2", "preference.gap_every=1",
+                   "preference.gap_items=3", "trainer.steps=3")
+    metrics = read_metrics(train(cfg))
+    assert [m["step"] for m in metrics if "preference_gap/mean" in m] == [1, 2, 3]
+    assert all(0.0 <= m["preference_gap/mean"] <= 1.0 for m in metrics)
+    assert all(m["preference_terms"] == m["samples"] for m in metrics)  # sppo: one term per answer
+    assert metrics[0]["logratio_mean"] == pytest.approx(0.0, abs=1e-6)  # pi = pi_t before the first update
+    from sparring.checkpoint import latest_checkpoint, load_trainer_state
+
+    state = load_trainer_state(latest_checkpoint(tmp_path / "run"))
+    assert state["iterate"]["taken_at"] == 2
+
+
+def test_preference_settings_that_cannot_work_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="model.lora"):
+        tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=dpo", "model.lora=false")
+    with pytest.raises(ConfigError, match="inpo_tau"):
+        tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=inpo", "algo.inpo_tau=0.5", "algo.beta=0.1")
+    with pytest.raises(SparringError, match="alone"):
+        train(tiny_cfg(tmp_path, "games.names=[preference, tic_tac_toe]", "algo.loss=sppo"))
+    with pytest.raises(SparringError, match="algo.loss=dpo"):
+        train(tiny_cfg(tmp_path, "games.names=[preference]", "preference.opponent=data"))
+    with pytest.raises(SparringError, match="integer answers"):
+        train(tiny_cfg(tmp_path, "games.names=[preference]", "preference.tasks=[spell_backward]",
+                       "preference.gap_every=1", "trainer.steps=1"))
+
+
+def test_prompts_from_a_jsonl_file_and_a_bad_line_is_named(tmp_path):
+    good = tmp_path / "prompts.jsonl"
+    good.write_text(json.dumps({"question": "What is 2 + 2?", "answer": "4"}) + "\n\n"
+                    + json.dumps({"question": "Capital of France?", "answer": "Paris"}) + "\n")
+    cfg = tiny_cfg(tmp_path, "games.names=[preference]", f"preference.prompts={good}", "preference.samples=2")
+    game = make_game("preference", cfg)
+    match = played(game, 1, ["\\boxed{ Paris }", "\\boxed{Lyon}"])
+    assert match.question == "Capital of France?" and match.scores() == [1.0, 0.0]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "q"}) + "\n")
+    with pytest.raises(SparringError, match="bad.jsonl:1"):
+        make_game("preference", tiny_cfg(tmp_path, "games.names=[preference]", f"preference.prompts={bad}"))
