@@ -49,7 +49,7 @@ def test_reasoning_match_prompt_answer_format_and_registry():
     game = make_game("reasoning:chain_sum")
     assert game.roles == ("solver",) and game.is_task and game.name == "reasoning:chain_sum"
     match = game.new_match(3, TRAINING_RULES)
-    assert match.entry["question"] in match.prompt(0) and "\\boxed{answer}" in match.prompt(0)
+    assert match.entry["question"] in match.prompt(0) and "\\boxed{}" in match.prompt(0)
     match.submit(boxed(" " + match.entry["answer"] + " "))
     assert match.is_over() and match.returns() == [1.0]
     bracket = ReasoningGame("chain_sum").new_match(3, EVALUATION_RULES.__class__(answer_format="bracket"))

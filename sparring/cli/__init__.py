@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--out", default="runs/compare", help="folder for the runs and compare.json")
     comp.add_argument("--tasks", nargs="+", metavar="TASK", help="reasoning-gym tasks (default: the suite's)")
     comp.add_argument("--items", type=int, default=32, help="items per task")
-    comp.add_argument("--games", nargs="+", help="held-out games (default: first-class games no config trains on)")
+    comp.add_argument("--games", nargs="*", help="held-out games (default: first-class games no config trains on; "
+                                                   "--games alone: none)")
     comp.add_argument("--matches", type=int, default=32, help="matches per held-out game vs random")
     comp.add_argument("--task-tokens", type=int, default=32, help="max new tokens per task answer")
     comp.add_argument("--sampled", action="store_true", help="sample at --temperature (default: greedy)")

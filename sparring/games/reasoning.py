@@ -146,8 +146,9 @@ class ReasoningMatch(Match):
 
 @cache
 def task_prompt(question: str, answer_format: str, failed: bool = False) -> str:
-    """A question with the answer format to use (and, after a reply without one, a reminder)."""
-    lines = [question, f"Give your final answer as {format_answer('answer', answer_format)}."]
+    """A question with the answer format to use (and, after a reply without one, a reminder). The format is
+    shown empty: with ``\\boxed{answer}`` SmolLM2-135M wrote the word "answer" in most replies."""
+    lines = [question, f"Give your final answer as {format_answer('', answer_format)}."]
     if failed:
         lines.append("Your previous reply held no answer in that format.")
     return "\n".join(lines)
