@@ -337,6 +337,10 @@ class PreferenceConfig:
     opponent: Literal["self", "data"] = option(
         "self", '"self": the samples are judged against each other; "data": SPIN, the data\'s reference answer is '
                 'preferred to every sample.')
+    judge: str = option(
+        "rule", 'Who prefers: "rule" (the task\'s score, then tie_break: exact) or "model:NAME" (a frozen local causal '
+                'LM, "default", "tiny" or a directory, compares each pair of answers in both orders; its agreement with '
+                'the rule is logged every step).')
     tie_break: Literal["none", "shorter", "closer"] = option(
         "closer", "Between two answers the rule judge scores alike: \"none\" = a tie (1/2); \"shorter\" = the "
                   "shorter reply wins; \"closer\" = the integer answer nearer the reference wins.")

@@ -215,3 +215,22 @@ def test_prompts_from_a_jsonl_file_and_a_bad_line_is_named(tmp_path):
     bad.write_text(json.dumps({"question": "q"}) + "\n")
     with pytest.raises(SparringError, match="bad.jsonl:1"):
         make_game("preference", tiny_cfg(tmp_path, "games.names=[preference]", f"preference.prompts={bad}"))
+
+
+def test_a_model_judge_gives_a_complementary_matrix_and_its_agreement_with_the_rule(tmp_path):
+    cfg = tiny_cfg(tmp_path, "games.names=[preference]", "preference.judge=model:tiny", "preference.samples=3")
+    game = make_game("preference", cfg)
+    match = played(game, 3, ["\\boxed{3}", "\\boxed{9}", "no answer"])
+    matrix = match.verdict.labels["preference"]
+    assert all(matrix[i][i] == 0.5 for i in range(3))
+    assert all(matrix[i][j] + matrix[j][i] == pytest.approx(1.0) and 0 < matrix[i][j] < 1
+               for i in range(3) for j in range(3) if i != j)
+    assert len({round(matrix[i][j], 6) for i in range(3) for j in range(3) if i != j}) > 1  # it reads the answers
+    rule = match.verdict.labels["rule_preference"]
+    assert rule == [[0.5, 1.0, 1.0], [0.0, 0.5, 1.0], [0.0, 0.0, 0.5]]
+    agree, strict = match.verdict.labels["agreement"]
+    assert strict == 3 and agree == sum(matrix[i][j] > 0.5 for i, j in ((0, 1), (0, 2), (1, 2)))
+    metrics = game.step_metrics([match])
+    assert metrics["preference/judge_rule_agreement"] == agree / 3
+    with pytest.raises(SparringError, match="model:NAME"):
+        make_game("preference", tiny_cfg(tmp_path, "games.names=[preference]", "preference.judge=pairwise"))

@@ -92,31 +92,34 @@ class PreferenceGame(JudgedGame):
     rules_text = "Answer the question."
 
     def __init__(self, tasks: Sequence[str] = ("chain_sum", "basic_arithmetic"), prompts: str | None = None,
-                 samples: int = 4, opponent: str = "self", tie_break: str = "closer", judge: MatchJudge | None = None):
+                 samples: int = 4, opponent: str = "self", tie_break: str = "closer", judge: str = "rule"):
         if samples < 2:
             raise SparringError(f"the preference game needs at least 2 samples per prompt, got {samples}")
         if opponent not in OPPONENTS:
             raise SparringError(f"preference.opponent must be one of {OPPONENTS}, got {opponent!r}")
         self.tasks, self.prompts, self.samples = tuple(tasks), prompts, samples
-        self.opponent, self.tie_break = opponent, tie_break
+        if judge != "rule" and not judge.startswith("model:"):
+            raise SparringError(f'preference.judge must be "rule" or "model:NAME", got {judge!r}')
+        self.opponent, self.tie_break, self.judge_name = opponent, tie_break, judge
         self.source = PromptSource(self.tasks, prompts)
-        self._judge = judge
 
     def for_run(self, options: Any = None) -> PreferenceGame:
         """A game with the run config's `preference` settings (without them, this game's)."""
         s = getattr(options, "preference", None)
         if s is None:
             return self
-        return PreferenceGame(s.tasks, s.prompts, s.samples, s.opponent, s.tie_break)
+        return PreferenceGame(s.tasks, s.prompts, s.samples, s.opponent, s.tie_break, s.judge)
 
     def held_out(self) -> PromptSource:
         """Prompts the policy does not train on: reasoning-gym's evaluation stream (a JSONL file: the same lines)."""
         return PromptSource(self.tasks, self.prompts, EVAL_SEED)
 
     def default_judge(self) -> MatchJudge:
-        from sparring.judges.preference import RulePreferenceJudge  # the judges sit above the games
+        from sparring.judges.preference import PairwiseModelJudge, RulePreferenceJudge  # judges sit above games
 
-        return RulePreferenceJudge(self.tie_break)
+        if self.judge_name == "rule":
+            return RulePreferenceJudge(self.tie_break)
+        return PairwiseModelJudge(self.judge_name.removeprefix("model:"), self.tie_break)
 
     def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> PreferenceMatch:
         return PreferenceMatch(self, seed, rules, self.source.prompt(seed))
@@ -128,7 +131,11 @@ class PreferenceGame(JudgedGame):
         scores = [s for v in judged for s in v["scores"]]
         # Prompts whose samples the judge cannot tell apart: no preference pair, no learning signal.
         flat = [all(p == 0.5 for row in v["preference"] for p in row) for v in judged]
-        return {"preference/accuracy": sum(scores) / len(scores), "preference/all_tied_share": sum(flat) / len(flat)}
+        metrics = {"preference/accuracy": sum(scores) / len(scores), "preference/all_tied_share": sum(flat) / len(flat)}
+        strict = sum(v["agreement"][1] for v in judged if "agreement" in v)
+        if strict:  # a model judge: the share of the rule's strict preferences it agrees with
+            metrics["preference/judge_rule_agreement"] = sum(v["agreement"][0] for v in judged if "agreement" in v) / strict
+        return metrics
 
 
 class PreferenceMatch(JudgedMatch):
