@@ -121,11 +121,15 @@ def group(rows, prompt=(1, 2, 3), completions=((5, 6), (7,), (5, 8, 9)), g=0):
             for c, row in zip(completions, rows)]
 
 
-def test_a_policy_equal_to_its_reference_has_spins_known_loss_log_2(tmp_path):
-    cfg = tiny_cfg(tmp_path, *PREFERENCE, "algo.loss=dpo", "algo.beta=0.1")
+def preference_learner(tmp_path, *overrides):
+    cfg = tiny_cfg(tmp_path, *PREFERENCE, *overrides)
     torch.manual_seed(0)
     model, _ = build_policy(cfg.model)
-    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+
+
+def test_a_policy_equal_to_its_reference_has_spins_known_loss_log_2(tmp_path):
+    model, learner = preference_learner(tmp_path, "algo.loss=dpo", "algo.beta=0.1")
     # SPIN's group: the data's answer first, preferred to both samples; pi = pi_t (LoRA B = 0 at the start)
     rows = [[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
@@ -140,10 +144,7 @@ def test_a_policy_equal_to_its_reference_has_spins_known_loss_log_2(tmp_path):
 
 
 def test_sppo_at_the_reference_is_the_squared_target_of_each_answer(tmp_path):
-    cfg = tiny_cfg(tmp_path, *PREFERENCE, "algo.loss=sppo", "algo.beta=2.0")
-    torch.manual_seed(0)
-    model, _ = build_policy(cfg.model)
-    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    _, learner = preference_learner(tmp_path, "algo.loss=sppo", "algo.beta=2.0")
     rows = [[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
     stats = learner.step(group(rows))
     wins = [2.5 / 3, 1 / 3, 1 / 3]
@@ -151,10 +152,7 @@ def test_sppo_at_the_reference_is_the_squared_target_of_each_answer(tmp_path):
 
 
 def test_a_group_row_that_does_not_match_its_group_is_an_error(tmp_path):
-    cfg = tiny_cfg(tmp_path, *PREFERENCE, "algo.loss=dpo")
-    torch.manual_seed(0)
-    model, _ = build_policy(cfg.model)
-    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    _, learner = preference_learner(tmp_path, "algo.loss=dpo")
     with pytest.raises(ValueError, match="one entry per answer"):
         learner.step(group([[0.5, 1.0], [0.0, 0.5], [0.0, 0.5]]))
 
