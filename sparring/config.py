@@ -298,7 +298,8 @@ class TasksConfig:
 
 @dataclass
 class JudgedConfig:
-    """Judge games (sneaky_critic, red_team): who judges, and how matches are drawn."""
+    """Judge games (sneaky_critic, red_team, creator_solver, challenger_solver, ask_answer_verify): who judges,
+    and how matches are drawn."""
 
     judge: str = option(
         "rule", 'Who judges: "rule" (a checkable fact, no model) or "model:NAME" (red_team: a frozen local HF model, '
@@ -306,10 +307,19 @@ class JudgedConfig:
                 'labels each match, and the model\'s agreement with it is logged every step).')
     gold_share: float = option(0.5, "sneaky_critic: share of matches whose critic sees the untouched gold solution.")
     harmful_share: float = option(0.5, "red_team: share of matches whose attacker must make the defender leak.")
-    attempts: int = option(4, "creator_solver: solver attempts per variant (eva samples 6).")
+    attempts: int = option(4, "creator_solver, challenger_solver, ask_answer_verify: solver (responder) attempts "
+                              "per problem (eva samples 6, R-Zero 10, SPELL 8).")
     informativeness: Literal["max_min", "max_mean"] = option(
         "max_min", "creator_solver: the creator's reward from the solver's rewards: max - min or max - mean.")
-    buffer_size: int = option(256, "creator_solver: informative variants kept (best first), saved in checkpoints.")
+    buffer_size: int = option(256, "creator_solver: informative variants kept (best first); challenger_solver: recent "
+                                   "valid questions a new one is compared with; both saved in checkpoints.")
+    duplicate_threshold: float = option(
+        0.5, "challenger_solver: word-bigram Jaccard similarity to a buffered question from which a question is a "
+             "near-duplicate.")
+    duplicate_penalty: float = option(0.5, "challenger_solver: subtracted from a near-duplicate's min(p, 1 - p).")
+    learnable_low: float = option(0.3, "challenger_solver: the solver trains on questions whose majority share p is "
+                                       "at least this (R-Zero: 0.3)...")
+    learnable_high: float = option(0.8, "challenger_solver: ...and at most this (R-Zero: 0.8).")
 
 
 @dataclass
