@@ -320,6 +320,13 @@ class JudgedConfig:
     learnable_low: float = option(0.3, "challenger_solver: the solver trains on questions whose majority share p is "
                                        "at least this (R-Zero: 0.3)...")
     learnable_high: float = option(0.8, "challenger_solver: ...and at most this (R-Zero: 0.8).")
+    corpus: str | None = option(
+        None, "ask_answer_verify: a folder of .txt files whose paragraphs are the source passages; null = the built-in "
+              "corpus (the games' rules texts and reasoning-gym items with their answers).")
+    max_passages: int = option(4, "ask_answer_verify: the document-length curriculum's last level, in passages per document.")
+    promote_accuracy: float = option(
+        0.6, "ask_answer_verify: the responder's mean reward over a window of judged matches that adds a passage.")
+    promote_window: int = option(16, "ask_answer_verify: judged matches per curriculum window.")
 
 
 @dataclass

@@ -22,22 +22,16 @@ with the majority, for the logs).
 
 from __future__ import annotations
 
-import re
 from collections import Counter, deque
 from typing import Any, Sequence
 
 from sparring.errors import SparringError
-from sparring.games.answer import format_answer, single_answer
+from sparring.games.answer import format_answer, single_answer, words
 from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record
+from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
 
 TASKS = ("chain_sum", "basic_arithmetic", "leg_counting", "letter_counting")
 MIN_WORDS, MAX_QUESTION_CHARS = 3, 400
-_WORD = re.compile(r"\w+")
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.casefold())
 
 
 def bigrams(text: str) -> set[tuple[str, ...]]:
@@ -204,8 +198,7 @@ class ChallengerSolverMatch(JudgedMatch):
             return super().scored_turns(seat)
         if not self.verdict.labels["learnable"]:
             return []
-        attempts = [t for t in self.turns if t.seat == 1]
-        return [([turn], reward) for turn, reward in zip(attempts, self.verdict.labels["rewards"])]
+        return turn_trajectories(self, 1, self.verdict.labels["rewards"])
 
     def observation_text(self, seat: int) -> str:
         if seat == 0:
