@@ -87,6 +87,9 @@ class ModelConfig:
     lora_targets: list[str] = option(
         ["q_proj", "k_proj", "v_proj", "o_proj"], "Names of the modules that get LoRA adapters."
     )
+    adapters_per_role: bool = option(
+        False, "Give each role of the games its own LoRA adapter on the one base model, trained by its own "
+               "optimiser (saved and resumed); false = one adapter shared by every role.")
 
 
 @dataclass
@@ -385,6 +388,15 @@ class Config:
             raise ConfigError(f"trainer.average_decay must be in [0, 1), got {self.trainer.average_decay}")
         if self.trainer.average_decay and not self.model.lora:
             raise ConfigError("trainer.average_decay averages the LoRA weights: it needs model.lora=true")
+        if self.model.adapters_per_role:
+            clashes = [what for what, clash in (
+                ("model.lora=false", not self.model.lora), (f"rollout.backend={self.rollout.backend}", self.rollout.backend != "hf"),
+                (f"runner={self.runner}", self.runner != "local"), (f"pool.rule={self.pool.rule}", self.pool.rule != "latest"),
+                (f"algo.magnet={algo.magnet}", algo.magnet in ("ema", "lagged")),
+                ("trainer.average_decay", bool(self.trainer.average_decay))) if clash]
+            if clashes:
+                raise ConfigError(f"model.adapters_per_role needs LoRA, the hf backend, the local runner, pool.rule=latest "
+                                  f"and no adapter average or moving magnet; got {', '.join(clashes)}")
         if self.trainer.keep_best and not self.trainer.exploitability_every:
             raise ConfigError("trainer.keep_best ranks checkpoints by exploitability: set trainer.exploitability_every too")
         for k, phase in enumerate(self.curriculum.phases):
