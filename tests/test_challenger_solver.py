@@ -98,6 +98,12 @@ def test_copying_the_example_is_invalid_and_the_prompt_shows_it():
     assert match.returns() == [-1.5, 0.5]
 
 
+def test_the_copied_placeholder_is_an_empty_vote_not_a_label():
+    match = play(ChallengerSolverGame(attempts=3).new_match(10), "How many legs do 2 ducks have?",
+                 [box("ANSWER"), box("answer"), box("4")])
+    assert match.verdict.labels["label"] == "4" and match.verdict.labels["p"] == pytest.approx(1 / 3)
+
+
 def test_majority_and_buffer_round_trip():
     assert majority(["a", "b", "b", "a", ""]) == ("a", 0.4)  # ties: the first seen
     buffer = QuestionBuffer(size=2)

@@ -9,8 +9,8 @@ of the kind of question to write, and writes a new question, ``\\boxed{QUESTION}
 and punctuation). Anything else is a format loss (the match rules' invalid returns): R-Zero's validity.
 
 The solver (seat 1) then answers the question `attempts` times, each attempt its own turn (a reply
-without an answer is an empty vote). No rule knows the answer of a question the model wrote, so the
-judge (`sparring.judges.rules.MajorityVoteJudge`) takes the solver's most common answer as the label
+without an answer, or with the prompt's placeholder ``ANSWER``, is an empty vote). No rule knows the
+answer of a question the model wrote, so the judge (`sparring.judges.rules.MajorityVoteJudge`) takes the solver's most common answer as the label
 and ``p`` = its share of the attempts (0 when no attempt answered). The challenger's return is R-Zero's
 ``min(p, 1 - p)``, minus `duplicate_penalty` when the question is a near-duplicate: its word-bigram
 Jaccard similarity to one of the last `buffer_size` valid questions (saved in checkpoints) is at least
@@ -32,6 +32,7 @@ from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_rec
 
 TASKS = ("chain_sum", "basic_arithmetic", "leg_counting", "letter_counting")
 MIN_WORDS, MAX_QUESTION_CHARS = 3, 400
+PLACEHOLDER = "ANSWER"  # what the solver's prompt shows in the answer marks
 
 
 def bigrams(text: str) -> set[tuple[str, ...]]:
@@ -169,7 +170,9 @@ class ChallengerSolverMatch(JudgedMatch):
     def parse(self, text: str) -> str | None:
         if self._engine_seat() == 1:
             answer = single_answer(text, self.rules.answer_format)
-            return answer if answer is not None else ""  # an attempt without an answer is an empty vote
+            # an attempt without an answer is an empty vote; so is the prompt's placeholder copied, which
+            # SmolLM2-135M's solvers agreed on often enough to make it the majority label
+            return "" if answer is None or answer == PLACEHOLDER.casefold() else answer
         question = single_answer(text, self.rules.answer_format, fold=False)
         if (question is None or len(words(question)) < MIN_WORDS or len(question) > MAX_QUESTION_CHARS
                 or words(question) == words(self.example_question)):
@@ -205,7 +208,7 @@ class ChallengerSolverMatch(JudgedMatch):
             return (f"An example question:\n{self.example_question}\nWrite a new question of this kind, with one "
                     f"short answer, that a solver gets right only some of the time. Answer with the question alone, "
                     f"{format_answer('QUESTION', self.rules.answer_format)}.")
-        return f"{self.question}\nAnswer with the answer alone, {format_answer('ANSWER', self.rules.answer_format)}."
+        return f"{self.question}\nAnswer with the answer alone, {format_answer(PLACEHOLDER, self.rules.answer_format)}."
 
     def record(self) -> dict[str, Any]:
         return {**super().record(), "example_task": self.example_task, "example": self.example_question, "question": self.question,
