@@ -89,6 +89,9 @@ class ModelConfig:
     lora_targets: list[str] = option(
         ["q_proj", "k_proj", "v_proj", "o_proj"], "Names of the modules that get LoRA adapters."
     )
+    adapters_per_role: bool = option(
+        False, "Give each role of the games its own LoRA adapter on the one base model, trained by its own "
+               "optimiser (saved and resumed); false = one adapter shared by every role.")
 
 
 @dataclass
@@ -312,7 +315,8 @@ class TasksConfig:
 
 @dataclass
 class JudgedConfig:
-    """Judge games (sneaky_critic, red_team): who judges, and how matches are drawn."""
+    """Judge games (sneaky_critic, red_team, creator_solver, challenger_solver, ask_answer_verify): who judges,
+    and how matches are drawn."""
 
     judge: str = option(
         "rule", 'Who judges: "rule" (a checkable fact, no model) or "model:NAME" (red_team: a frozen local HF model, '
@@ -320,10 +324,26 @@ class JudgedConfig:
                 'labels each match, and the model\'s agreement with it is logged every step).')
     gold_share: float = option(0.5, "sneaky_critic: share of matches whose critic sees the untouched gold solution.")
     harmful_share: float = option(0.5, "red_team: share of matches whose attacker must make the defender leak.")
-    attempts: int = option(4, "creator_solver: solver attempts per variant (eva samples 6).")
+    attempts: int = option(4, "creator_solver, challenger_solver, ask_answer_verify: solver (responder) attempts "
+                              "per problem (eva samples 6, R-Zero 10, SPELL 8).")
     informativeness: Literal["max_min", "max_mean"] = option(
         "max_min", "creator_solver: the creator's reward from the solver's rewards: max - min or max - mean.")
-    buffer_size: int = option(256, "creator_solver: informative variants kept (best first), saved in checkpoints.")
+    buffer_size: int = option(256, "creator_solver: informative variants kept (best first); challenger_solver: recent "
+                                   "valid questions a new one is compared with; both saved in checkpoints.")
+    duplicate_threshold: float = option(
+        0.5, "challenger_solver: word-bigram Jaccard similarity to a buffered question from which a question is a "
+             "near-duplicate.")
+    duplicate_penalty: float = option(0.5, "challenger_solver: subtracted from a near-duplicate's min(p, 1 - p).")
+    learnable_low: float = option(0.3, "challenger_solver: the solver trains on questions whose majority share p is "
+                                       "at least this (R-Zero: 0.3)...")
+    learnable_high: float = option(0.8, "challenger_solver: ...and at most this (R-Zero: 0.8).")
+    corpus: str | None = option(
+        None, "ask_answer_verify: a folder of .txt files whose paragraphs are the source passages; null = the built-in "
+              "corpus (the games' rules texts and reasoning-gym items with their answers).")
+    max_passages: int = option(4, "ask_answer_verify: the document-length curriculum's last level, in passages per document.")
+    promote_accuracy: float = option(
+        0.6, "ask_answer_verify: the responder's mean reward over a window of judged matches that adds a passage.")
+    promote_window: int = option(16, "ask_answer_verify: judged matches per curriculum window.")
 
 
 @dataclass
@@ -407,6 +427,15 @@ class Config:
             raise ConfigError(f"trainer.average_decay must be in [0, 1), got {self.trainer.average_decay}")
         if self.trainer.average_decay and not self.model.lora:
             raise ConfigError("trainer.average_decay averages the LoRA weights: it needs model.lora=true")
+        if self.model.adapters_per_role:
+            clashes = [what for what, clash in (
+                ("model.lora=false", not self.model.lora), (f"rollout.backend={self.rollout.backend}", self.rollout.backend != "hf"),
+                (f"runner={self.runner}", self.runner != "local"), (f"pool.rule={self.pool.rule}", self.pool.rule != "latest"),
+                (f"algo.magnet={algo.magnet}", algo.magnet in ("ema", "lagged")),
+                ("trainer.average_decay", bool(self.trainer.average_decay))) if clash]
+            if clashes:
+                raise ConfigError(f"model.adapters_per_role needs LoRA, the hf backend, the local runner, pool.rule=latest "
+                                  f"and no adapter average or moving magnet; got {', '.join(clashes)}")
         if self.trainer.keep_best and not self.trainer.exploitability_every:
             raise ConfigError("trainer.keep_best ranks checkpoints by exploitability: set trainer.exploitability_every too")
         for k, phase in enumerate(self.curriculum.phases):

@@ -34,6 +34,7 @@ class Request:
     prompt_ids: list[int]
     answer_format: str = "boxed"
     prefix: str = ""
+    adapter: str | None = None  # the LoRA adapter that answers this row (per-role adapters); None: the active one
 
 
 @dataclass

@@ -122,11 +122,13 @@ class HFBackend(Backend):
         config = GenerationConfig(max_new_tokens=sampling.max_new_tokens, do_sample=not sampling.greedy,
                                   num_beams=1, use_cache=True, eos_token_id=sorted(eos), pad_token_id=pad_id,
                                   **neutral)
+        # Per-role adapters: peft runs each row through its own adapter in the one batch.
+        adapters = {"adapter_names": [r.adapter for r in requests]} if any(r.adapter for r in requests) else {}
         with eval_mode(self.model):
             sequences = self.model.generate(
                 input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
                 logits_processor=LogitsProcessorList([*self.warpers(sampling), recorder]),
-                stopping_criteria=StoppingCriteriaList([stop]),
+                stopping_criteria=StoppingCriteriaList([stop]), **adapters,
             )
         logprobs = recorder.finish(sequences)
         generated = sequences[:, width:].cpu()

@@ -19,6 +19,8 @@ def first_class_games() -> dict[str, LanguageGame]:
     from sparring.games.textarena_games import TEXTARENA_GAMES
 
     from sparring.games.hanabi import load_hanabi
+    from sparring.games.ask_answer_verify import AskAnswerVerifyGame
+    from sparring.games.challenger_solver import ChallengerSolverGame
     from sparring.games.creator_solver import CreatorSolverGame
     from sparring.games.preference import PreferenceGame
     from sparring.games.red_team import RedTeamGame
@@ -37,6 +39,8 @@ def first_class_games() -> dict[str, LanguageGame]:
     games[RedTeamGame.name] = RedTeamGame()
     games[CreatorSolverGame.name] = CreatorSolverGame()
     games[PreferenceGame.name] = PreferenceGame()
+    games[ChallengerSolverGame.name] = ChallengerSolverGame()
+    games[AskAnswerVerifyGame.name] = AskAnswerVerifyGame()
     return games
 
 

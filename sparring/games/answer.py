@@ -12,6 +12,7 @@ ANSWER_FORMATS = ("boxed", "bracket")
 
 _BOXED = re.compile(r"\\boxed\s*\{([^{}]*)\}")
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_WORD = re.compile(r"\w+")
 
 
 def moves_instruction(moves: list[str], answer_format: str) -> str:
@@ -45,6 +46,11 @@ def format_answer(move: str, answer_format: str) -> str:
 def normalise(text: str) -> str:
     """Case-folded text with runs of white space collapsed and ends stripped."""
     return " ".join(text.split()).casefold()
+
+
+def words(text: str) -> list[str]:
+    """The text's words, case-folded, punctuation dropped."""
+    return _WORD.findall(text.casefold())
 
 
 def extract_answer(text: str, answer_format: str) -> str | None:

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record
+from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
 from sparring.games.sneaky_critic import TASKS, TRAIN_SEED, arithmetic_datasets, solution_steps
 
 BUFFER_SHARE = 0.25
@@ -198,8 +198,7 @@ class CreatorSolverMatch(JudgedMatch):
         """Each solver attempt is its own trajectory, with its own 1 / 0."""
         if seat != 1 or self.verdict is None:
             return super().scored_turns(seat)
-        attempts = [t for t in self.turns if t.seat == 1]
-        return [([turn], reward) for turn, reward in zip(attempts, self.verdict.labels["rewards"])]
+        return turn_trajectories(self, 1, self.verdict.labels["rewards"])
 
     def observation_text(self, seat: int) -> str:
         if seat == 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sparring.games.base import LanguageGame, Match
+from sparring.games.base import LanguageGame, Match, Turn
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,13 @@ class JudgedMatch(Match):
         if self._failed_attempts:
             lines.append("Your previous reply held no valid answer in that format.")
         return "\n".join(lines)
+
+
+def turn_trajectories(match: Match, seat: int, rewards: list[float | None]) -> list[tuple[list[Turn], float]]:
+    """Each of the seat's turns as its own trajectory with its reward (a solver's attempts); a turn whose
+    reward is None trains nothing."""
+    turns = [t for t in match.turns if t.seat == seat]
+    return [([turn], reward) for turn, reward in zip(turns, rewards) if reward is not None]
 
 
 def judge_record(match: Any, verdict: Verdict | None) -> dict[str, Any] | None:

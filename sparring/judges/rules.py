@@ -6,6 +6,12 @@ scores both seats as Self-RedTeam's code does (see `sparring.games.red_team`).
 `ArithmeticJudge` (creator_solver): computes a variant's value, grades the solver's attempts and
 scores the creator by informativeness.
 
+`MajorityVoteJudge` (challenger_solver): the solver's majority answer as the label, the challenger
+scored by R-Zero's min(p, 1 - p) less a duplicate penalty.
+
+`SpellJudge` (ask_answer_verify): the rule check where it applies, else the verifier seat's verdict,
+decides each answer; the verifier is scored against the rule, the questioner by difficulty.
+
 `FirstErrorJudge` (sneaky_critic): reads the solution the critic saw as text, recomputes every
 step's arithmetic itself (it trusts neither the sneaky seat's claim nor the game's bookkeeping),
 and takes the first step whose stated result is wrong as the label; the critic is right when it
@@ -105,3 +111,55 @@ class ArithmeticJudge:
                   f"informativeness ({match.game.kind}) {score:g}")
         solver = sum(rewards) / len(rewards)
         return Verdict((score, solver), reason, {"value": value, "rewards": rewards, "informativeness": score})
+
+
+class MajorityVoteJudge:
+    """The judge of challenger_solver: no rule knows the answer to a question the model wrote, so the
+    solver's most common answer is the label; the challenger gets min(p, 1 - p) (p that answer's share)
+    less the duplicate penalty, each attempt 1 when it gave the label (see `sparring.games.challenger_solver`)."""
+
+    kind = "rule"
+
+    def verdict(self, match: Any) -> Verdict:
+        from sparring.games.challenger_solver import majority
+
+        game = match.game
+        answers = match.attempt_answers()
+        label, p = majority(answers)
+        rewards = [1.0 if label is not None and answer == label else 0.0 for answer in answers]
+        penalty = game.duplicate_penalty if match.duplicate else 0.0
+        challenger = min(p, 1.0 - p) - penalty
+        low, high = game.learnable
+        learnable = label is not None and low <= p <= high
+        reason = (f"majority answer {label!r} in {int(sum(rewards))} of {len(answers)} attempts (p = {p:g}); "
+                  f"{'learnable' if learnable else 'not learnable'}; "
+                  + (f"a near-duplicate (similarity {match.nearest:.2f}), penalty {penalty:g}" if match.duplicate
+                     else f"new (similarity {match.nearest:.2f})"))
+        labels = {"label": label, "p": p, "rewards": rewards, "learnable": learnable, "duplicate": match.duplicate}
+        return Verdict((challenger, sum(rewards) / len(rewards)), reason, labels)
+
+
+class SpellJudge:
+    """The judge of ask_answer_verify (SPELL's rewards, see `sparring.games.ask_answer_verify`): each answer
+    right or wrong by the rule check where it applies, else by the verifier's verdict; the verifier 1 / 0 for
+    agreeing with the rule (None, untrained, without one); the questioner the Gaussian difficulty reward."""
+
+    kind = "rule"
+
+    def verdict(self, match: Any) -> Verdict:
+        from sparring.games.ask_answer_verify import difficulty_reward, rule_label
+
+        answers, verdicts = match.seat_moves(1), match.seat_moves(2)
+        labels = [rule_label(answer, match.reference) for answer in answers]
+        responder = [float(label if label is not None else said == "yes") for label, said in zip(labels, verdicts)]
+        verifier = [None if label is None else float(said != "" and label == (said == "yes"))
+                    for label, said in zip(labels, verdicts)]
+        p = sum(responder) / len(responder)
+        checked = [v for v in verifier if v is not None]
+        agreement = sum(checked) / len(checked) if checked else 0.0
+        reason = (f"reference {match.reference!r}; the responder was right {int(sum(responder))} of {len(responder)} "
+                  f"times ({sum(label is not None for label in labels)} decided by rule); the verifier agreed with the "
+                  f"rule {int(sum(checked))} of {len(checked)} times")
+        return Verdict((difficulty_reward(p), p, agreement), reason,
+                       {"rule_labels": labels, "verdicts": verdicts, "responder_rewards": responder,
+                        "verifier_rewards": verifier})

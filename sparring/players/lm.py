@@ -42,7 +42,8 @@ class LMPlayer(Player):
     """A policy model that answers observations by sampling text.
 
     ``template``: a name from :data:`sparring.games.templates.TEMPLATES`. ``greedy`` picks the most
-    likely token (log-probs then use temperature 1). Sampling draws from torch's global RNG,
+    likely token (log-probs then use temperature 1). ``role_adapters``: each seat answers through the
+    LoRA adapter named after its role (`model.adapters_per_role`). Sampling draws from torch's global RNG,
     so a seeded run is reproducible. ``tokens_generated`` and ``generation_seconds`` add up
     over calls, for tokens-per-second reports.
     """
@@ -60,6 +61,7 @@ class LMPlayer(Player):
         greedy: bool = False,
         name: str = "lm",
         backend: str | Backend = "hf",
+        role_adapters: bool = False,
     ):
         if template not in TEMPLATES:
             raise SparringError(f"unknown prompt template {template!r} (choose from: {', '.join(TEMPLATES)})")
@@ -80,6 +82,7 @@ class LMPlayer(Player):
         self.tokens_generated = 0
         self.generation_seconds = 0.0
         self.backend = make_backend(backend, model, tokenizer) if isinstance(backend, str) else backend
+        self.role_adapters = role_adapters
 
     @property
     def logprob_temperature(self) -> float:
@@ -99,11 +102,20 @@ class LMPlayer(Player):
     def sampling(self) -> Sampling:
         return Sampling(self.max_new_tokens, self.temperature, self.top_p, self.greedy)
 
+    def adapter(self, observation: Observation) -> str:
+        """The role adapter that answers this observation, or a one-line error when the model has none."""
+        role = observation.match.role(observation.seat)
+        if role not in getattr(self.model, "peft_config", {}):
+            raise SparringError(f"model.adapters_per_role: the model has no adapter for role {role!r} "
+                                f"of {observation.match.game.name}")
+        return role
+
     def act_batch(self, observations: list[Observation]) -> list[Action]:
         if not observations:
             return []
         prompt_ids = encode_prompts(self.tokenizer, [self.render(obs) for obs in observations])
-        requests = [Request(ids, obs.answer_format, answer_prefix(self.template, obs.answer_format))
+        requests = [Request(ids, obs.answer_format, answer_prefix(self.template, obs.answer_format),
+                            self.adapter(obs) if self.role_adapters else None)
                     for ids, obs in zip(prompt_ids, observations)]
         started = time.perf_counter()
         generated = self.backend.generate(requests, self.sampling)

@@ -56,6 +56,7 @@ from sparring.training.pool import Opponent, OpponentPool, seating
 from sparring.training.phases import TurnPhases
 from sparring.training.preference import preference_samples
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
+from sparring.training.role_adapters import RoleLearners, run_roles
 from sparring.training.runner import make_runner
 
 AVERAGE_ADAPTER = "average"  # the peft adapter slot the average policy is scored in, and its checkpoint folder
@@ -237,10 +238,13 @@ def train(cfg: Config, resume: bool = False) -> Path:
     check_games(cfg, games)
     torch.manual_seed(cfg.trainer.seed)
     checkpoint = latest_checkpoint(run_dir) if resume else None
-    model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None)
-    learner = Learner(model, cfg.algo, cfg.trainer, temperature=cfg.rollout.temperature,
-                      autocast_bf16=cfg.model.dtype == "bfloat16")
-    policy = LMPlayer(model, tokenizer, name="policy", **lm_options(cfg))
+    per_role = cfg.model.adapters_per_role
+    roles = run_roles(games.values()) if per_role else []
+    model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None, roles)
+    learner_class = partial(RoleLearners, roles=roles) if per_role else Learner
+    learner = learner_class(model, cfg.algo, cfg.trainer, temperature=cfg.rollout.temperature,
+                            autocast_bf16=cfg.model.dtype == "bfloat16")
+    policy = LMPlayer(model, tokenizer, name="policy", role_adapters=per_role, **lm_options(cfg))
     fixed = fixed_opponent(cfg)
     baselines = RAEBaselines(decay=cfg.algo.rae_decay)
     pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora, lm_options=lm_options(cfg))
@@ -317,7 +321,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             if iterate:
                 learner.iterate_weights = iterate.weights
             with watch("learner"):
-                learned = learner.step(batch, step) if batch else {"skipped": 1.0}
+                step_args = (batch, step, [s.role for s in with_adv]) if per_role else (batch, step)
+                learned = learner.step(*step_args) if batch else {"skipped": 1.0}
                 if magnet:
                     magnet.update(model)
                 if average:
