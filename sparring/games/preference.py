@@ -29,7 +29,7 @@ from typing import Any
 from sparring.errors import SparringError
 from sparring.games.answer import extract_answer, format_answer
 from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record
+from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
 from sparring.games.reasoning import EVAL_SEED, TRAIN_SEED, ReasoningGame, task_prompt
 
 OPPONENTS = ("self", "data")
@@ -174,7 +174,7 @@ class PreferenceMatch(JudgedMatch):
         """Each answer is its own trajectory; its return is its win share in the group (SPO)."""
         if self.verdict is None:
             return super().scored_turns(seat)
-        return [([turn], share) for turn, share in zip(self.turns, self.verdict.labels["win_shares"])]
+        return turn_trajectories(self, 0, self.verdict.labels["win_shares"])
 
     def observation_text(self, seat: int) -> str:
         return self.question
