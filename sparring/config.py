@@ -432,10 +432,11 @@ class Config:
                 ("model.lora=false", not self.model.lora), (f"rollout.backend={self.rollout.backend}", self.rollout.backend != "hf"),
                 (f"runner={self.runner}", self.runner != "local"), (f"pool.rule={self.pool.rule}", self.pool.rule != "latest"),
                 (f"algo.magnet={algo.magnet}", algo.magnet in ("ema", "lagged")),
-                ("trainer.average_decay", bool(self.trainer.average_decay))) if clash]
+                ("trainer.average_decay", bool(self.trainer.average_decay)),
+                (f"algo.loss={algo.loss}", algo.loss in PREFERENCE_LOSSES)) if clash]
             if clashes:
                 raise ConfigError(f"model.adapters_per_role needs LoRA, the hf backend, the local runner, pool.rule=latest "
-                                  f"and no adapter average or moving magnet; got {', '.join(clashes)}")
+                                  f"and no adapter average, moving magnet or preference loss; got {', '.join(clashes)}")
         if self.trainer.keep_best and not self.trainer.exploitability_every:
             raise ConfigError("trainer.keep_best ranks checkpoints by exploitability: set trainer.exploitability_every too")
         for k, phase in enumerate(self.curriculum.phases):

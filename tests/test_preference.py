@@ -190,6 +190,8 @@ def test_the_preference_game_trains_logs_its_gap_and_refreshes_the_iterate(tmp_p
 def test_preference_settings_that_cannot_work_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="model.lora"):
         tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=dpo", "model.lora=false")
+    with pytest.raises(ConfigError, match="algo.loss=sppo"):
+        tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=sppo", "model.adapters_per_role=true")
     with pytest.raises(ConfigError, match="inpo_tau"):
         tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=inpo", "algo.inpo_tau=0.5", "algo.beta=0.1")
     with pytest.raises(SparringError, match="alone"):
