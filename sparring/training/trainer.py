@@ -32,6 +32,7 @@ import torch
 from sparring.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_states
 from sparring.config import Config, save_config
 from sparring.evaluation.arena import OUTCOMES, SeatTally
+from sparring.extras import check_extras
 from sparring.errors import SparringError
 from sparring.evaluation.evaluate import evaluate, print_eval
 from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability_metrics
@@ -166,6 +167,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     """Run (or resume) self-play training; return the run directory."""
     run_dir = Path(cfg.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_extras(cfg)
     games = {name: make_game(name, cfg) for name in cfg.games.names}
     check_games(cfg, games)
     torch.manual_seed(cfg.trainer.seed)
