@@ -157,7 +157,8 @@ def plot_matrix(names: list[str], matrix: np.ndarray, out: str | Path, title: st
     values = np.asarray(matrix, dtype=float)
     n = len(names)
     size = max(4.0, 0.9 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    labels = 0.08 * max(len(name) for name in names)  # inches the longest tick label takes (run/step_N paths are long)
+    fig, ax = plt.subplots(figsize=(size + 1.5 + labels, size + labels), layout="constrained")
     finite = values[np.isfinite(values)]
     bound = float(np.abs(finite).max()) if finite.size else 1.0
     image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-bound or -1, vmax=bound or 1)
@@ -172,7 +173,6 @@ def plot_matrix(names: list[str], matrix: np.ndarray, out: str | Path, title: st
             ax.text(c, r, text, ha="center", va="center", fontsize=9, color="white" if strong else "black")
     fig.colorbar(image, ax=ax, label="mean return of row player")
     ax.set_title(title or "cross-play: mean return of row vs column")
-    fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
