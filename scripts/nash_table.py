@@ -1,4 +1,4 @@
-"""The table of the README's "Pulling self-play toward equilibrium" section, from runs on disk.
+"""The table of docs/equilibrium.md's "Pulling self-play toward equilibrium" section, from runs on disk.
 
     python scripts/nash_table.py runs/nash_seed0 runs/nash_seed1 runs/nash_seed2 runs/nash_none runs/nash_ema
 

@@ -99,6 +99,9 @@ class GamesConfig:
     """Which games are played and how moves are prompted, parsed and penalised."""
 
     names: list[str] = option(["kuhn_poker"], "Games to train on; the curriculum picks among their (game, role) pairs.")
+    modules: list[str] = option(
+        [], "Python modules (dotted names or .py paths) imported before the games are built; each registers its "
+            "own games with sparring.games.register_game (docs/adding_a_game.md).")
     answer_format: Literal["boxed", "bracket"] = option(
         "boxed", 'How the model must mark its move: "boxed" = \\boxed{move}, "bracket" = [move].'
     )

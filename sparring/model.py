@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sparring.errors import SparringError
+from sparring.extras import check_torchvision
 
 __all__ = [
     "BUILTIN_MODELS",
@@ -273,6 +274,7 @@ def load_model(name: str) -> tuple[Any, Any]:
     ``"tiny:SEED"`` (random test model), or a local directory (HF model or peft adapter).
     Raises :class:`SparringError` with one line when the path is missing or cannot be loaded.
     """
+    check_torchvision()
     if name == "default":
         return _load_default()
     seed = _parse_tiny(name)

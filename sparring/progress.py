@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rich.console import Console
@@ -9,6 +10,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and pipes get full rows
+
+
+def verbose() -> bool:
+    """Whether the libraries' start-up output is shown (`--verbose`, or SPARRING_VERBOSE=1)."""
+    return os.environ.get("SPARRING_VERBOSE") == "1"
 
 
 def progress_bar(transient: bool = False) -> Progress:

@@ -49,3 +49,17 @@ def test_a_checkpoints_average_policy_resolves_to_its_run_and_step(tmp_path):
     assert target.spec == f"lm:{checkpoint / 'average'}"
     assert (target.run_dir, target.step, target.config.trainer.seed) == (run, 10, 7)
     assert resolve_target(str(checkpoint)).spec == f"lm:{checkpoint / 'model'}"
+
+
+def test_libraries_are_quiet_unless_verbose(monkeypatch, capsys):
+    import os
+
+    from sparring.progress import verbose
+
+    for name in ("SPARRING_VERBOSE", "TORCH_CPP_LOG_LEVEL", "VLLM_LOGGING_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["games"]) == 0
+    assert not verbose() and os.environ["TORCH_CPP_LOG_LEVEL"] == "ERROR"
+    monkeypatch.delenv("TORCH_CPP_LOG_LEVEL")
+    assert main(["games", "--verbose"]) == 0
+    assert verbose() and os.environ["VLLM_LOGGING_LEVEL"] == "INFO" and "TORCH_CPP_LOG_LEVEL" not in os.environ

@@ -150,15 +150,6 @@ def test_every_shipped_config_loads():
         load_config(path)
 
 
-def test_readme_config_reference_is_current():
-    from pathlib import Path
-
-    from sparring.config import config_reference
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert config_reference().strip() in readme, "regenerate the README's config reference"
-
-
 def test_grpo_without_groups_is_a_one_line_error():
     with pytest.raises(ConfigError, match="set rollout.group_size to 2 or more") as err:
         load_config(None, ["algo.advantage=grpo"])

@@ -19,7 +19,8 @@ from sparring.evaluation.evaluate import evaluate, read_eval
 from sparring.evaluation.exact_league import entry_policy, exact_cross_play, run_exact_league, seat_averaged_value
 from sparring.evaluation.exploitability import (LanguagePolicy, SampleScorer, cfr_tabular_policy, exploitability,
                                                 lm_policy, match_at_state)
-from sparring.evaluation.league import LeagueEntry, elo_ratings, openskill_ratings, run_league
+from sparring.evaluation.league import LeagueEntry, run_league
+from sparring.evaluation.ratings import elo_ratings, openskill_ratings
 from sparring.players.base import Action, Player
 
 KUHN_INFO_STATES = 12

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sparring.cli import main as run_command
-from sparring.evaluation.league import LeagueEntry, openskill_team_ratings, run_league
+from sparring.evaluation.league import LeagueEntry, run_league
+from sparring.evaluation.ratings import openskill_team_ratings
 from sparring.evaluation.league_nplayer import deal_groups, pair_records
 from sparring.players.base import Action, Player
 

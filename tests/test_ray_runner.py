@@ -109,7 +109,8 @@ def test_a_killed_worker_is_restarted_and_its_shard_replayed_exactly(tmp_path):
     from sparring.training.policy import build_policy
     from sparring.training.pool import OpponentPool
     from sparring.training.runner import LocalRunner
-    from sparring.training.trainer import SelfPlay, lm_options, turn_samples
+    from sparring.training.selfplay import SelfPlay, lm_options
+    from sparring.training.trainer import turn_samples
 
     cfg = cfg_for(tmp_path, "runner=ray", "rollout.turns_per_step=48")
     games = {name: make_game(name, cfg.tasks) for name in cfg.games.names}

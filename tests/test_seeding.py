@@ -18,7 +18,7 @@ from sparring.players.fixed import RandomPlayer
 from sparring.seeding import stream_seed
 from sparring.training.curriculum import Curriculum, game_arms
 from sparring.training.pool import OpponentPool
-from sparring.training.trainer import SelfPlay, fixed_opponent
+from sparring.training.selfplay import SelfPlay, fixed_opponent
 
 GAMES = ("kuhn_poker", "liars_dice")
 FACES = {"kuhn_poker": 3, "liars_dice": 6}

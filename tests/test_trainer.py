@@ -180,7 +180,7 @@ def test_curriculum_sees_every_sample_before_zero_advantages_are_dropped(tmp_pat
 
 def test_a_fixed_lm_opponent_is_loaded_once_with_the_run_settings_and_its_turns_do_not_count(tmp_path, monkeypatch):
     import sparring.model
-    from sparring.training.trainer import fixed_opponent
+    from sparring.training.selfplay import fixed_opponent
 
     loads = []
     real_load = sparring.model.load_model

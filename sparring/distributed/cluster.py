@@ -7,13 +7,13 @@ import socket
 from typing import Any
 
 from sparring.errors import SparringError
+from sparring.extras import require
 
 
 def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise SparringError("runner=ray needs Ray: pip install 'ray==2.60.*' (or set runner=local)") from None
+    require("ray")
+    import ray
+
     return ray
 
 

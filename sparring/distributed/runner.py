@@ -22,7 +22,7 @@ from sparring.distributed.worker import RolloutJob, RolloutWorker, ShardResult
 from sparring.errors import SparringError
 from sparring.games.base import LanguageGame
 from sparring.training.runner import Rollouts
-from sparring.training.trainer import match_rules
+from sparring.training.selfplay import match_rules
 
 
 class RayRunner:

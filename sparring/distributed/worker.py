@@ -24,7 +24,7 @@ from sparring.training.curriculum import Curriculum, game_arms
 from sparring.training.policy import build_policy
 from sparring.training.pool import OpponentPool
 from sparring.training.shards import play_shard
-from sparring.training.trainer import SelfPlay, fixed_opponent, lm_options
+from sparring.training.selfplay import SelfPlay, fixed_opponent, lm_options
 
 
 @dataclass

@@ -29,7 +29,8 @@ from open_spiel.python.algorithms import expected_game_score
 from sparring.errors import SparringError
 from sparring.evaluation.exploitability import (EXPLOITABILITY_GAMES, cfr_tabular_policy, exploitability,
                                                 lm_policy)
-from sparring.evaluation.league import LeagueEntry, plot_matrix
+from sparring.evaluation.league import LeagueEntry
+from sparring.evaluation.ratings import plot_matrix
 from sparring.games.base import EVALUATION_RULES, MatchRules
 
 __all__ = ["EntrySettings", "ExactLeague", "entry_policy", "exact_cross_play", "print_exact_league",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sparring.evaluation.league import Event, LeagueResult, _matrices
+from sparring.evaluation.ratings import Event, LeagueResult, outcome_matrices
 from sparring.games.base import LanguageGame, MatchRules
 from sparring.players.base import Player
 from sparring.players.rollout import MatchSpec, PlayedMatch, Rollout
@@ -100,7 +100,7 @@ def run_nplayer_league(game: LanguageGame, players: list[Player], rounds: int, s
     played.sort(key=lambda p: p.spec.meta["index"])
     events = match_events(played, game.cooperative)
     records = pair_records(events)
-    wins, draws = _matrices(records, n)
+    wins, draws = outcome_matrices(records, n)
     counts = np.array([sum(i in p.spec.meta["labels"] for p in played) for i in range(n)])
     return LeagueResult(game.name, [p.name for p in players], wins, draws, _mean_returns(played, n), records,
                         events=events, played=counts)

@@ -15,8 +15,6 @@ the matrix then has the reference as its Condorcet winner and ties between equal
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from sparring.errors import SparringError

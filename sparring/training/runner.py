@@ -3,7 +3,7 @@
 The trainer hands a runner the step's `SelfPlay` with `submit` and later asks the returned handle
 for its `result()`: the played matches, in shard order, each shard's in finishing order. The local
 runner plays the shards at once, in this process, with the live policy and pool. The Ray runner
-(`sparring.distributed`, imported only when asked for) sends them to rollout workers; with
+(`sparring.distributed`, chosen by the trainer's `make_runner`) sends them to rollout workers; with
 `ahead` true (ray.mode=async) the trainer submits step t + 1 before it trains on step t.
 """
 
@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sparring.config import Config
 from sparring.players.rollout import PlayedMatch
 from sparring.training.shards import play_shard
 
@@ -74,11 +73,3 @@ class LocalRunner:
     def close(self) -> None:
         pass
 
-
-def make_runner(cfg: Config, games: dict[str, Any]) -> Any:
-    """The configured runner; the Ray one is imported here so a local run never needs ray."""
-    if cfg.runner == "local":
-        return LocalRunner()
-    from sparring.distributed import RayRunner
-
-    return RayRunner(cfg, games)

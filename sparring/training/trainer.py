@@ -25,106 +25,51 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from sparring.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_states
 from sparring.config import PREFERENCE_LOSSES, Config, save_config
 from sparring.evaluation.arena import OUTCOMES, SeatTally
+from sparring.extras import check_extras
 from sparring.errors import SparringError
 from sparring.evaluation.evaluate import evaluate, print_eval
 from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability_metrics
 from sparring.evaluation.preference_gap import preference_gap
 from sparring.evaluation.stats import outcome
 from sparring.evaluation.transfer import transfer
-from sparring.games import LanguageGame, MatchRules, make_game
+from sparring.games import LanguageGame, make_game
 from sparring.games.base import Turn
 from sparring.games.preference import PreferenceGame
 from sparring.games.templates import answer_ids
-from sparring.players import Player, make_player
 from sparring.players.lm import LMPlayer
-from sparring.players.rollout import MatchSpec, PlayedMatch, is_learner_turn
+from sparring.players.rollout import PlayedMatch
 from sparring.progress import progress_bar
-from sparring.seeding import stream_rng, stream_seed
 from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
-from sparring.training.curriculum import Curriculum, arm_rewards, game_arms, phase_arms, split_arm
+from sparring.training.curriculum import Curriculum, arm_rewards, game_arms
 from sparring.training.learner import ITERATE_ADAPTER, MAGNET_ADAPTER, Learner, LearnerSample
 from sparring.training.metrics import MetricsLog, Stopwatch
 from sparring.training.policy import build_policy
 from sparring.training.adapters import AdapterAverage, Iterate, opponent_adapter, remove_opponent_adapter
-from sparring.training.pool import Opponent, OpponentPool, seating
+from sparring.training.pool import OpponentPool
 from sparring.training.phases import TurnPhases
 from sparring.training.preference import preference_samples
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
 from sparring.training.role_adapters import RoleLearners, run_roles
-from sparring.training.runner import make_runner
+from sparring.training.runner import LocalRunner
+from sparring.training.selfplay import SelfPlay, fixed_opponent, lm_options, match_rules
 
 AVERAGE_ADAPTER = "average"  # the peft adapter slot the average policy is scored in, and its checkpoint folder
 
 
-def lm_options(cfg: Config) -> dict:
-    """The run's prompt template and sampling settings, for every model that plays in it."""
-    r = cfg.rollout
-    return {"template": cfg.games.template, "max_new_tokens": r.max_new_tokens, "temperature": r.temperature,
-            "top_p": r.top_p, "backend": r.backend}
+def make_runner(cfg: Config, games: dict[str, LanguageGame]) -> Any:
+    """The configured runner; the Ray one is imported here so a local run never needs ray."""
+    if cfg.runner == "local":
+        return LocalRunner()
+    from sparring.distributed import RayRunner
 
-
-def fixed_opponent(cfg: Config) -> Opponent | None:
-    """The configured fixed opponent, built once per run (None under "self": the pool decides)."""
-    name = cfg.rollout.opponent
-    return None if name == "self" else Opponent(name, make_player(name, **lm_options(cfg)))
-
-
-def match_rules(cfg: Config) -> MatchRules:
-    g = cfg.games
-    return MatchRules(answer_format=g.answer_format, invalid_move=g.invalid_move, invalid_penalty=g.invalid_penalty,
-                      invalid_bonus=g.invalid_bonus, retries=g.retries, max_turns=g.max_turns)
-
-
-class SelfPlay:
-    """Who sits where in the matches of one step, and which seats learn.
-
-    Each group of matches draws its (game, role) arm from the curriculum and its opponent from
-    the pool (or the configured fixed opponent); the policy takes the arm's seat. Against `self`
-    the policy takes every seat and every seat learns. `spec(i)` depends only on the step, `i` and
-    the curriculum's and pool's state, so a Ray worker holding copies of them seats the same matches.
-    """
-
-    def __init__(self, cfg: Config, policy: Player, pool: OpponentPool, curriculum: Curriculum,
-                 games: dict[str, LanguageGame], step: int, fixed: Opponent | None = None):
-        self.cfg = cfg
-        self.policy = policy
-        self.pool = pool
-        self.curriculum = curriculum
-        self.games = games
-        self.rules = match_rules(cfg)
-        self.step = step
-        self.fixed = fixed
-        self.arms = phase_arms(cfg.curriculum.phases, cfg.curriculum.phase_steps, games.values(), step)
-
-    def start_shard(self, shard: int) -> None:
-        """Re-seed the fixed players and torch's sampling RNG for one shard of this step (`training.shards`)."""
-        seed = self.cfg.trainer.seed
-        if self.fixed is not None:
-            self.fixed.player.reseed(stream_seed(seed, "shard_players", self.step, shard, 0))
-        self.pool.reseed(stream_seed(seed, "shard_players", self.step, shard, 1))
-        torch.manual_seed(stream_seed(seed, "sampling", self.step, shard))
-
-    def spec(self, i: int) -> MatchSpec:
-        group = i // self.cfg.rollout.group_size  # matches of a group share arm, opponent and deal
-        seed = self.cfg.trainer.seed
-        arm = self.curriculum.sample(stream_rng(seed, "arm", self.step, group), self.arms)
-        game_name, role = split_arm(arm)
-        game = self.games[game_name]
-        opponent = self.fixed or self.pool.sample(stream_rng(seed, "opponent", self.step, group))
-        players, learning = seating(opponent, self.policy, game.num_seats, game.roles.index(role))
-        return MatchSpec(game, players, stream_seed(seed, "match", self.step, group), self.rules,
-                         {"learning_seats": learning, "group": group, "opponent": opponent.id, "arm": arm})
-
-    @staticmethod
-    def counts(played: PlayedMatch, turn: Turn) -> bool:
-        """A turn that becomes a turn sample: a learning seat's LM turn (a fixed LM opponent's turns do not count)."""
-        return turn.seat in played.spec.meta["learning_seats"] and is_learner_turn(turn)
+    return RayRunner(cfg, games)
 
 
 def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[int]] | None = None,
@@ -234,6 +179,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     """Run (or resume) self-play training; return the run directory."""
     run_dir = Path(cfg.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_extras(cfg)
     games = {name: make_game(name, cfg) for name in cfg.games.names}
     check_games(cfg, games)
     torch.manual_seed(cfg.trainer.seed)
