@@ -49,7 +49,7 @@ def test_entropy_bonus_gradient_is_minus_coef_over_the_aggregation_constant():
     loss, _ = policy_loss(zeros, zeros, torch.zeros(2), mask, entropy=entropy, entropy_coef=0.1,
                           aggregation="constant", constant_length=4)
     loss.backward()
-    assert float(loss) == pytest.approx(-0.1 * 3.8 / 8)
+    assert loss.item() == pytest.approx(-0.1 * 3.8 / 8)
     assert torch.allclose(entropy.grad, -0.1 / 8 * mask)
 
 

@@ -125,6 +125,19 @@ class LanguageGame(ABC):
         return match
 
 
+class BufferedGame:
+    """Mixed in before a game's base class: a game whose state across matches is one `buffer` (an object
+    with `state_dict`/`load_state_dict`), kept in checkpoints."""
+
+    buffer: Any
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"buffer": self.buffer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.buffer.load_state_dict(state["buffer"])
+
+
 class Match(ABC):
     """One match in progress. Subclasses wrap an engine; this class referees the text."""
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer, words
-from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
+from sparring.games.base import TRAINING_RULES, BufferedGame, Match, MatchRules, Turn
 from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
 
 TASKS = ("chain_sum", "basic_arithmetic", "leg_counting", "letter_counting")
@@ -78,7 +78,7 @@ class QuestionBuffer:
         self.entries = deque(state["entries"], maxlen=self.size)
 
 
-class ChallengerSolverGame(JudgedGame):
+class ChallengerSolverGame(BufferedGame, JudgedGame):
     name = "challenger_solver"
     description = "R-Zero: a challenger writes questions, rewarded when the solver's majority answer holds about half the time"
     roles = ("challenger", "solver")
@@ -127,12 +127,6 @@ class ChallengerSolverGame(JudgedGame):
 
     def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> ChallengerSolverMatch:
         return ChallengerSolverMatch(self, seed, rules)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"buffer": self.buffer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.buffer.load_state_dict(state["buffer"])
 
     def step_metrics(self, matches: list[Match]) -> dict[str, float]:
         """Question validity, duplicate rate, the majority share p, how many questions were learnable,

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer
-from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
+from sparring.games.base import TRAINING_RULES, BufferedGame, Match, MatchRules, Turn
 from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
 from sparring.games.sneaky_critic import TASKS, TRAIN_SEED, arithmetic_datasets, solution_steps
 
@@ -96,7 +96,7 @@ class VariantBuffer:
         self.size, self.entries = state["size"], [(e, float(s)) for e, s in state["entries"]]
 
 
-class CreatorSolverGame(JudgedGame):
+class CreatorSolverGame(BufferedGame, JudgedGame):
     name = "creator_solver"
     description = "eva: a creator writes variants of arithmetic problems, rewarded when the solver's attempts disagree"
     roles = ("creator", "solver")
@@ -140,12 +140,6 @@ class CreatorSolverGame(JudgedGame):
 
     def new_match(self, seed: int, rules: MatchRules = TRAINING_RULES) -> CreatorSolverMatch:
         return CreatorSolverMatch(self, seed, rules)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"buffer": self.buffer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.buffer.load_state_dict(state["buffer"])
 
     def step_metrics(self, matches: list[Match]) -> dict[str, float]:
         played = [m for m in matches if isinstance(m, CreatorSolverMatch)]

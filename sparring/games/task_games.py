@@ -35,7 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from sparring.games.base import TRAINING_RULES, LanguageGame, Match, MatchRules, Turn
+from sparring.games.base import TRAINING_RULES, BufferedGame, LanguageGame, Match, MatchRules, Turn
 from sparring.games.literals import FUNCTION, literal_args, literal_value, same_value
 
 TASK_TYPES = ("deduction", "abduction", "induction")
@@ -395,7 +395,7 @@ class TaskMatch(Match):
         return record
 
 
-class TaskGame(LanguageGame):
+class TaskGame(BufferedGame, LanguageGame):
     """``propose_solve``: deduction, abduction and induction tasks over small Python programs."""
 
     name = "propose_solve"
@@ -439,12 +439,6 @@ class TaskGame(LanguageGame):
                     attempts: int = 1) -> TaskMatch:
         """A match that starts at the solver, on a given task (evaluation on a fixed task set)."""
         return TaskMatch(self, seed, rules, given=task, task_type=task_type, attempts=attempts)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"buffer": self.buffer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.buffer.load_state_dict(state["buffer"])
 
     def step_metrics(self, matches: Sequence[Match]) -> dict[str, float]:
         """Proposal validity, buffer size, solver accuracy per task type, mean learnability."""
