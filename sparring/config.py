@@ -222,6 +222,11 @@ class TrainerConfig:
     weight_decay: float = option(0.0, "Optimiser weight decay.")
     max_grad_norm: float = option(1.0, "Clip the global gradient norm to this value at every learner step.")
     micro_batch: int = option(8, "Turn samples per forward/backward pass; gradients accumulate over the step.")
+    micro_batch_tokens: int = option(
+        16384, "Token budget of one forward/backward pass, on top of micro_batch: a micro-batch closes before the "
+        "tokens its pass holds (sparring.logprobs.PassSize: prompt tree, completions, the magnet's legal answers) pass "
+        "it; 0 = no budget. About 0.4 MB of peak memory a token for SmolLM2-135M in float32 with LoRA "
+        "(benchmarks/learner_memory.py), so the default keeps a pass near 7 GB.")
     seed: int = option(0, "Random seed for Python, NumPy and torch.")
     lr_schedule: Literal["constant", "linear", "power"] = option(
         "constant",
@@ -455,6 +460,9 @@ class Config:
             raise ConfigError(f"curriculum.phase_steps must be at least 1, got {self.curriculum.phase_steps}")
         if self.rollout.shards < 1:
             raise ConfigError(f"rollout.shards must be at least 1, got {self.rollout.shards}")
+        if self.trainer.micro_batch < 1 or self.trainer.micro_batch_tokens < 0:
+            raise ConfigError(f"trainer needs micro_batch >= 1 and micro_batch_tokens >= 0 (got "
+                              f"{self.trainer.micro_batch}, {self.trainer.micro_batch_tokens})")
         if self.rollout.turns_per_step < self.rollout.shards:
             raise ConfigError(f"rollout.turns_per_step ({self.rollout.turns_per_step}) must be at least rollout.shards "
                               f"({self.rollout.shards}): every shard plays at least one turn")

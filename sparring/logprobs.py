@@ -40,6 +40,52 @@ def shared_prefix_length(prompts: list[list[int]]) -> int:
     return length
 
 
+class PassSize:
+    """The token positions one :func:`completion_logprobs` pass holds, grown row by row: the learner's
+    memory measure (``trainer.micro_batch_tokens``). With ``share_prefix``: the common prefix once, each
+    distinct prompt's tail padded to the longest, and each distinct (prompt, completion) row's completion
+    with the key/value context it attends over; without it, every row whole, padded to the longest."""
+
+    def __init__(self, share_prefix: bool = True):
+        self.share_prefix = share_prefix
+        self.rows = 0
+        self.prompts: set[tuple[int, ...]] = set()
+        self.pairs: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+        self.first: tuple[int, ...] | None = None
+        self.common = 0  # the longest prefix of every prompt so far
+        self.shortest = self.longest = self.completion = 0
+
+    def add(self, prompt: list[int], completion: list[int]) -> None:
+        key = tuple(prompt)
+        if self.first is None:
+            self.first, self.common, self.shortest = key, len(key), len(key)
+        else:
+            limit = min(self.common, len(key))
+            self.common = next((i for i in range(limit) if self.first[i] != key[i]), limit)
+            self.shortest = min(self.shortest, len(key))
+        self.rows += 1
+        self.prompts.add(key)
+        self.pairs.add((key, tuple(completion)))
+        self.longest = max(self.longest, len(key))
+        self.completion = max(self.completion, len(completion))
+
+    @property
+    def tokens(self) -> int:
+        if not self.share_prefix:
+            return self.rows * (self.longest + self.completion)
+        prefix = min(self.common, max(0, self.shortest - 1))  # as shared_prefix_length: a token of its own per row
+        tail = self.longest - prefix
+        return prefix + len(self.prompts) * tail + len(self.pairs) * (self.longest + self.completion)
+
+
+def pass_tokens(prompts: list[list[int]], completions: list[list[int]], share_prefix: bool = True) -> int:
+    """:class:`PassSize` of these rows."""
+    size = PassSize(share_prefix)
+    for prompt, completion in zip(prompts, completions):
+        size.add(prompt, completion)
+    return size.tokens
+
+
 def _decoder_and_head(model):
     """The transformer body and the LM head (under peft: of the wrapped model, adapters active)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sparring.config import PREFERENCE_LOSSES
-from sparring.logprobs import CompletionLogprobs, answer_logprobs, answer_totals, completion_logprobs, split_rows
+from sparring.logprobs import CompletionLogprobs, PassSize, answer_logprobs, answer_totals, completion_logprobs, split_rows
 from sparring.model import eval_mode, has_dropout
 from sparring.training.losses import policy_loss, preference_loss, preference_terms
 from sparring.training.metrics import Stopwatch
@@ -99,10 +99,35 @@ class Learner:
         return scheduled * min(1.0, (self.updates + 1) / max(1, t.warmup_steps))
 
     def _micro_batches(self, samples: list[LearnerSample]) -> list[list[LearnerSample]]:
-        """Chunks of `micro_batch` samples, in prompt order so that samples sharing a prefix travel together."""
+        """Micro-batches in prompt order, so that samples sharing a prefix travel together (`_cut`)."""
         ordered = sorted(samples, key=lambda s: s.prompt_ids) if self.algo.shared_prefix else samples
-        size = self.trainer.micro_batch
-        return [ordered[start:start + size] for start in range(0, len(ordered), size)]
+        return [[s for unit in chunk for s in unit] for chunk in self._cut([[s] for s in ordered])]
+
+    def _cut(self, units: list[list[LearnerSample]]) -> list[list[list[LearnerSample]]]:
+        """Consecutive units (a sample, or a preference group whose answers must share a graph) into
+        micro-batches of at most `trainer.micro_batch` samples whose forward pass holds at most
+        `trainer.micro_batch_tokens` tokens (`PassSize`, the magnet's legal-answer rows included); a unit
+        over either limit goes alone."""
+        budget = self.trainer.micro_batch_tokens
+        chunks: list[list[list[LearnerSample]]] = []
+        current: list[list[LearnerSample]] = []
+        count, size = 0, PassSize(self.algo.shared_prefix)
+        for unit in units:
+            self._add_rows(size, unit)
+            if current and (count + len(unit) > self.trainer.micro_batch or (budget and size.tokens > budget)):
+                chunks.append(current)
+                current, count, size = [], 0, PassSize(self.algo.shared_prefix)
+                self._add_rows(size, unit)
+            current.append(unit)
+            count += len(unit)
+        return chunks + ([current] if current else [])
+
+    def _add_rows(self, size: PassSize, unit: list[LearnerSample]) -> None:
+        """The rows `_forward` runs for these samples: each completion, and under a magnet each legal answer."""
+        for s in unit:
+            size.add(s.prompt_ids, s.completion_ids)
+            for answer in s.legal_answers if self.algo.magnet != "none" else []:
+                size.add(s.prompt_ids, answer)
 
     def _forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
                  with_answers: bool = False) -> tuple[CompletionLogprobs, list[torch.Tensor]]:
@@ -252,22 +277,14 @@ class Learner:
         return (out.logprobs * out.mask).sum(-1)
 
     def _groups(self, samples: list[LearnerSample]) -> list[list[list[LearnerSample]]]:
-        """Micro-batches of whole prompt groups (a pair loss needs both answers in one graph), about
-        `micro_batch` samples each."""
+        """Micro-batches of whole prompt groups (a pair loss needs both answers in one graph), `_cut`."""
         groups: dict[int, list[LearnerSample]] = {}
         for s in samples:
             groups.setdefault(s.group, []).append(s)
         for members in groups.values():
             if any(len(s.preference) != len(members) for s in members):
                 raise ValueError("a preference sample's row must have one entry per answer of its group")
-        chunks, current, size = [], [], 0
-        for members in groups.values():
-            if current and size + len(members) > self.trainer.micro_batch:
-                chunks.append(current)
-                current, size = [], 0
-            current.append(members)
-            size += len(members)
-        return chunks + ([current] if current else [])
+        return self._cut(list(groups.values()))
 
     def preference_step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
         """`ppo_epochs` updates of a preference loss (`algo.loss`) over prompt groups of ranked answers."""
