@@ -54,3 +54,16 @@ def test_registering_badly_is_one_line():
         make_game("misnamed")
     with pytest.raises(SparringError, match="games.modules: cannot import no/such_file.py"):
         import_game_modules(["no/such_file.py"])
+
+
+def test_sparring_games_lists_a_registered_game_only_with_its_module():
+    import os
+    import subprocess
+    import sys
+
+    def listing(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "sparring", "games", *args], capture_output=True, text=True,
+                              check=True, env={**os.environ, "COLUMNS": "200"}).stdout
+
+    assert "guess_number" in listing("--modules", EXAMPLE)
+    assert "guess_number" not in listing()

@@ -17,13 +17,15 @@ from sparring.seeding import stream_seed
 
 
 def cmd_games(args: argparse.Namespace) -> None:
-    from sparring.games import first_class_games
+    from sparring.games import first_class_games, import_game_modules, make_game, registered_games
     from sparring.games.openspiel_games import generic_openspiel_names
 
+    import_game_modules(args.modules)
     table = Table(title="Playable games")
     for column in ("game", "seats", "description"):
         table.add_column(column)
-    for name, game in first_class_games().items():
+    games = {**first_class_games(), **{name: make_game(name) for name in registered_games()}}
+    for name, game in games.items():
         table.add_row(name, ", ".join(game.roles), game.description)
     console.print(table)
     generic = generic_openspiel_names()
@@ -139,7 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparring", description="Train language models by self-play on games.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("games", help="list playable games").set_defaults(run=cmd_games)
+    games = sub.add_parser("games", help="list playable games")
+    games.add_argument("--modules", nargs="*", default=[],
+                       help="modules or .py files that register games (as games.modules), listed too")
+    games.set_defaults(run=cmd_games)
 
     def add_lm_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--answer-format", default="boxed", choices=["boxed", "bracket"])
