@@ -58,6 +58,19 @@ def test_a_run_trains_its_role_adapters_and_saves_each(tmp_path):
     checkpoint = run / "checkpoints" / "step_000001"
     assert all((checkpoint / "model" / role / "adapter_model.safetensors").is_file() for role in ROLES)
     assert set(load_trainer_state(checkpoint)["learner"]) == set(ROLES)  # an optimiser state per role
+    # each role's adapter is a model of its own (lm:PATH/model/ROLE); the folder of all of them is a one-line error
+    from sparring.errors import SparringError
+    from sparring.model import load_model
+
+    trained = [role for role in ROLES if f"loss/{role}" in read_metrics(run)[0]]
+    assert trained
+    loaded, _ = load_model(str(checkpoint / "model" / trained[0]))
+    saved = saved_adapter(checkpoint, trained[0])
+    lora = {n: p for n, p in loaded.named_parameters() if "lora_B" in n}
+    assert lora and any(p.detach().abs().max().item() > 0 for p in lora.values())  # trained, not the zero init
+    assert all(any(torch.equal(p, w) for w in saved.values()) for p in lora.values())
+    with pytest.raises(SparringError, match="one adapter per role \\(player_0, player_1\\): name one"):
+        load_model(str(checkpoint / "model"))
     assert "loss/player_0" in read_metrics(run)[0]
 
 
