@@ -107,6 +107,27 @@ def test_uniform_policy_exploitability_is_eleven_over_twenty_four():
     assert exploitability("kuhn_poker", uniform) == pytest.approx(11 / 24, abs=1e-12)
 
 
+def test_leduc_states_that_read_the_same_are_scored_once_and_keep_their_own_actions():
+    import zlib
+
+    asked: list[tuple] = []
+
+    def scorer(observations):  # weights that depend on the prompt text alone, as a model's do
+        asked.extend((o.seat, o.prompt, tuple(o.legal_moves)) for o in observations)
+        return [{m: 1.0 + zlib.crc32(f"{o.prompt}|{m}".encode()) % 7 for m in o.legal_moves} for o in observations]
+
+    policy = LanguagePolicy("leduc_poker", scorer)
+    states = policy.information_states()
+    assert policy.precompute() == len(states) == 936
+    assert len(asked) == len(set(asked)) == 288  # suits never reach the prompt: each prompt asked once
+    for state in states:  # and every state reads its own weights, mapped onto its own actions
+        match = match_at_state(policy.language_game, state)
+        weights = scorer([match.observe()])[0]
+        total = sum(weights.values())
+        expected = {a: weights[match.move_name(a)] / total for a in state.legal_actions()}
+        assert policy.action_probabilities(state) == pytest.approx(expected, abs=1e-12)
+
+
 class Babbler(Player):
     name = "babbler"
 
