@@ -62,12 +62,20 @@ def samples(shape: str, n: int, vocab: int, seed: int = 0):
     return out
 
 
+def chunk_tokens(learner, chunk) -> int:
+    """The tokens of one micro-batch's pass, counted over the rows the learner runs for it."""
+    from sparring.logprobs import PassSize
+
+    size = PassSize(learner.algo.shared_prefix)
+    learner._add_rows(size, chunk)
+    return size.tokens
+
+
 def child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     import torch
 
     from sparring.config import load_config
-    from sparring.logprobs import pass_tokens
     from sparring.training.learner import Learner
     from sparring.training.policy import build_policy
 
@@ -85,9 +93,7 @@ def child(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     learner.step(batch)
     seconds = time.perf_counter() - started
-    largest = max(pass_tokens([s.prompt_ids for s in c] + [s.prompt_ids for s in c for _ in s.legal_answers],
-                              [s.completion_ids for s in c] + [a for s in c for a in s.legal_answers])
-                  for c in chunks)
+    largest = max(chunk_tokens(learner, chunk) for chunk in chunks)
     print(json.dumps({"case": args.child, "budget": cfg.trainer.micro_batch_tokens, "chunks": len(chunks),
                       "largest_tokens": largest, "seconds": seconds, "loaded_gb": loaded, "peak_gb": peak_gb()}))
 

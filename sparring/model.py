@@ -241,10 +241,11 @@ def _load_dir(path: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     shown = str(path)
-    roles = sorted(p.name for p in path.iterdir() if (p / "adapter_config.json").is_file())
-    if roles and not (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
-        raise SparringError(f"{shown!r} holds one adapter per role ({', '.join(roles)}): name one, "
-                            f"e.g. {path / roles[0]}")
+    if not (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+        roles = sorted(p.name for p in path.iterdir() if (p / "adapter_config.json").is_file())
+        if roles:  # a per-role checkpoint's model/ folder
+            raise SparringError(f"{shown!r} holds one adapter per role ({', '.join(roles)}): name one, "
+                                f"e.g. {path / roles[0]}")
     try:
         if (path / "adapter_config.json").is_file():
             from peft import PeftModel
