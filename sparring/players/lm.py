@@ -12,6 +12,13 @@ rest renormalised), at the sampled token; when greedy, ``log_softmax(logits)``. 
 this equals ``log_softmax(logits / T)``, which the learner recomputes with
 :func:`sequence_logprobs`; the learner reports any gap (``logprob_drift``) and corrects for it
 with a truncated importance weight (``algo.is_cap``).
+
+With ``moves="legal"`` the player writes no free text: at a decision with a list of legal moves it
+scores every legal move's answer tokens (:func:`legal_answer_logprobs`, one batched pass) and
+samples one from their renormalised probabilities, the strategy the exploitability scorer reads
+(action scoring, as in GLAM, Carta et al. 2023). No move is invalid; the recorded log-probs are the
+model's own token log-probs of the chosen answer. Observations without legal moves (open text) are
+still generated.
 """
 
 from __future__ import annotations
@@ -19,16 +26,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import torch
+
 from sparring.backends import make_backend
 from sparring.backends.base import Backend, Request, Sampling
 from sparring.backends.hf import AnswerStop
 from sparring.errors import SparringError
 from sparring.games.base import Observation
+from sparring.games.answer import format_answer
 from sparring.logprobs import sequence_logprobs
+from sparring.model import eval_mode
 from sparring.players.base import Action, Player
-from sparring.games.templates import TEMPLATES, answer_prefix, render_prompt
+from sparring.games.templates import TEMPLATES, answer_ids, answer_prefix, render_prompt
 
-__all__ = ["AnswerStop", "LMPlayer", "encode_prompts", "lm_player_from_spec", "sequence_logprobs"]
+__all__ = ["AnswerStop", "LMPlayer", "MOVES", "encode_prompts", "legal_answer_logprobs", "lm_player_from_spec",
+           "sequence_logprobs"]
+
+MOVES = ("free", "legal")  # how an LM player answers a decision with legal moves: writes text, or scores them
 
 
 def encode_prompts(tokenizer: Any, texts: list[str]) -> list[list[int]]:
@@ -38,11 +52,26 @@ def encode_prompts(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     return tokenizer(texts, add_special_tokens=add_special).input_ids
 
 
+def legal_answer_logprobs(model: Any, tokenizer: Any, template: str, observations: list[Observation],
+                          prompt_ids: list[list[int]], temperature: float = 1.0, share_prefix: bool = True
+                          ) -> list[list[tuple[list[int], torch.Tensor]]]:
+    """For each observation, each legal move's answer tokens (`answer_ids`) and their per-token log-probs
+    under ``log_softmax(logits / temperature)``: one no-grad pass in eval mode (the policy as it samples)."""
+    answers = [[answer_ids(tokenizer, template, obs.answer_format, move, obs.legal_moves) for move in obs.legal_moves]
+               for obs in observations]
+    rows = [(ids, answer) for ids, candidates in zip(prompt_ids, answers) for answer in candidates]
+    with torch.no_grad(), eval_mode(model):
+        scores = sequence_logprobs(model, [p for p, _ in rows], [a for _, a in rows], temperature, share_prefix)
+    scored = iter(scores)
+    return [[(answer, next(scored)) for answer in candidates] for candidates in answers]
+
+
 class LMPlayer(Player):
     """A policy model that answers observations by sampling text.
 
     ``template``: a name from :data:`sparring.games.templates.TEMPLATES`. ``greedy`` picks the most
-    likely token (log-probs then use temperature 1). ``role_adapters``: each seat answers through the
+    likely token (log-probs then use temperature 1). ``moves``: ``"free"`` writes text, ``"legal"`` samples
+    among the legal moves' answers by their probabilities (module doc). ``role_adapters``: each seat answers through the
     LoRA adapter named after its role (`model.adapters_per_role`). Sampling draws from torch's global RNG,
     so a seeded run is reproducible. ``tokens_generated`` and ``generation_seconds`` add up
     over calls, for tokens-per-second reports.
@@ -62,9 +91,15 @@ class LMPlayer(Player):
         name: str = "lm",
         backend: str | Backend = "hf",
         role_adapters: bool = False,
+        moves: str = "free",
     ):
         if template not in TEMPLATES:
             raise SparringError(f"unknown prompt template {template!r} (choose from: {', '.join(TEMPLATES)})")
+        if moves not in MOVES:
+            raise SparringError(f"unknown moves {moves!r} (choose from: {', '.join(MOVES)})")
+        if moves == "legal" and not TEMPLATES[template].prefill_answer:
+            raise SparringError(f"moves=legal scores the answer a reply starts with; template {template!r} has the model "
+                                "write before it answers: use the short template")
         if max_new_tokens < 1:
             raise SparringError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         if not greedy and temperature <= 0:
@@ -83,6 +118,7 @@ class LMPlayer(Player):
         self.generation_seconds = 0.0
         self.backend = make_backend(backend, model, tokenizer) if isinstance(backend, str) else backend
         self.role_adapters = role_adapters
+        self.moves = moves
 
     @property
     def logprob_temperature(self) -> float:
@@ -114,24 +150,48 @@ class LMPlayer(Player):
         if not observations:
             return []
         prompt_ids = encode_prompts(self.tokenizer, [self.render(obs) for obs in observations])
+        scored = [k for k, obs in enumerate(observations) if self.moves == "legal" and obs.legal_moves]
+        written = [k for k in range(len(observations)) if k not in set(scored)]
+        started = time.perf_counter()
+        actions = dict(zip(scored, self._choose_legal([observations[k] for k in scored], [prompt_ids[k] for k in scored])))
+        actions.update(zip(written, self._write([observations[k] for k in written], [prompt_ids[k] for k in written])))
+        self.generation_seconds += time.perf_counter() - started
+        return [actions[k] for k in range(len(observations))]
+
+    def _action(self, obs: Observation, text: str, prompt_ids: list[int], completion_ids: list[int],
+                logprobs: list[float], stop: str) -> Action:
+        self.tokens_generated += len(completion_ids)
+        return Action(text, extra={"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": logprobs,
+                                   "num_tokens": len(completion_ids), "stop": stop, "legal_moves": list(obs.legal_moves)})
+
+    def _write(self, observations: list[Observation], prompt_ids: list[list[int]]) -> list[Action]:
+        """Free text from the generation engine, one reply per observation."""
+        if not observations:
+            return []
         requests = [Request(ids, obs.answer_format, answer_prefix(self.template, obs.answer_format),
                             self.adapter(obs) if self.role_adapters else None)
                     for ids, obs in zip(prompt_ids, observations)]
-        started = time.perf_counter()
         generated = self.backend.generate(requests, self.sampling)
-        self.generation_seconds += time.perf_counter() - started
+        return [self._action(obs, request.prefix + self.tokenizer.decode(out.completion_ids, skip_special_tokens=True),
+                             request.prompt_ids, out.completion_ids, out.logprobs, out.stop)
+                for request, out, obs in zip(requests, generated, observations)]
+
+    def _choose_legal(self, observations: list[Observation], prompt_ids: list[list[int]]) -> list[Action]:
+        """One legal move per observation, drawn from the renormalised probabilities of the legal answers
+        (the most likely one when greedy); torch's global RNG draws, as generation does."""
+        if not observations:
+            return []
+        if self.role_adapters:
+            raise SparringError("moves=legal scores with the active adapter: it does not combine with per-role adapters")
+        scored = legal_answer_logprobs(self.model, self.tokenizer, self.template, observations, prompt_ids,
+                                       self.logprob_temperature)
         actions = []
-        for request, out, obs in zip(requests, generated, observations):
-            self.tokens_generated += len(out.completion_ids)
-            text = request.prefix + self.tokenizer.decode(out.completion_ids, skip_special_tokens=True)
-            actions.append(Action(text, extra={
-                "prompt_ids": request.prompt_ids,
-                "completion_ids": out.completion_ids,
-                "logprobs": out.logprobs,
-                "num_tokens": len(out.completion_ids),
-                "stop": out.stop,
-                "legal_moves": list(obs.legal_moves),
-            }))
+        for obs, ids, candidates in zip(observations, prompt_ids, scored):
+            totals = torch.stack([logps.sum() for _, logps in candidates]).float()
+            k = int(totals.argmax()) if self.greedy else int(torch.multinomial(torch.softmax(totals, 0), 1))
+            answer, logps = candidates[k]
+            actions.append(self._action(obs, format_answer(obs.legal_moves[k], obs.answer_format), ids, answer,
+                                        [float(x) for x in logps], "answer"))
         return actions
 
 

@@ -23,7 +23,7 @@ def lm_options(cfg: Config) -> dict:
     """The run's prompt template and sampling settings, for every model that plays in it."""
     r = cfg.rollout
     return {"template": cfg.games.template, "max_new_tokens": r.max_new_tokens, "temperature": r.temperature,
-            "top_p": r.top_p, "backend": r.backend}
+            "top_p": r.top_p, "backend": r.backend, "moves": r.moves}
 
 
 def fixed_opponent(cfg: Config) -> Opponent | None:
