@@ -1,6 +1,6 @@
 """End-to-end self-play throughput on the demo config: trained turns per second, the old path vs the new.
 
-    .venv/bin/python benchmarks/loop.py                 # configs/kuhn_poker.yaml, 6 steps per path
+    .venv/bin/python benchmarks/loop.py                 # configs/kuhn_text.yaml, 6 steps per path
     .venv/bin/python benchmarks/loop.py --steps 3 --config configs/tiny_test.yaml   # smoke run
 
 Paths (each in its own fresh process, one after the other, never side by side on the same cores):
@@ -12,6 +12,10 @@ Paths (each in its own fresh process, one after the other, never side by side on
   and the shared-prefix learner.
 * ``hf-shared`` (``--paths`` to include it): HF generation with the shared-prefix learner, which
   separates the two changes.
+* ``hf-legal``: no generation: the policy samples among the legal moves by its probabilities of their
+  answers (``rollout.moves=legal``), scored by the policy's own model; the demo's path since
+  ``configs/kuhn_poker.yaml`` uses it. Against ``vllm-shared`` on the demo config:
+  ``benchmarks/loop.py --config configs/kuhn_poker.yaml --paths vllm-shared,hf-legal``.
 
 Trained turns/s = turn samples the learner trained on / seconds, over the steps after the first
 (the first step pays one-time warm-ups: vLLM's engine start, first-call kernel set-up); the run's
@@ -35,9 +39,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = {
-    "hf-unshared": ["rollout.backend=hf", "algo.shared_prefix=false", "algo.is_cap=0"],
-    "hf-shared": ["rollout.backend=hf", "algo.shared_prefix=true"],
-    "vllm-shared": ["rollout.backend=vllm", "algo.shared_prefix=true"],
+    "hf-unshared": ["rollout.backend=hf", "rollout.moves=free", "algo.shared_prefix=false", "algo.is_cap=0"],
+    "hf-shared": ["rollout.backend=hf", "rollout.moves=free", "algo.shared_prefix=true"],
+    "vllm-shared": ["rollout.backend=vllm", "rollout.moves=free", "algo.shared_prefix=true"],
+    "hf-legal": ["rollout.backend=hf", "rollout.moves=legal", "algo.shared_prefix=true"],
 }
 PARTS = ["generation", "rollout_other", "learner", "learner.forward", "learner.backward", "learner.optimizer",
          "weight_sync", "evaluation", "checkpoint", "rest", "step"]
@@ -72,7 +77,7 @@ def summarise(name: str, result: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "kuhn_poker.yaml"))
+    parser.add_argument("--config", default=str(ROOT / "configs" / "kuhn_text.yaml"))
     parser.add_argument("--steps", type=int, default=6, help="training steps per path (the first is not timed)")
     parser.add_argument("--paths", default="hf-unshared,vllm-shared", help=f"comma list of {', '.join(PATHS)}")
     parser.add_argument("--set", action="append", default=[], help="extra config override for every path")

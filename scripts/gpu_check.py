@@ -36,7 +36,7 @@ def check(name: str, args: argparse.Namespace, steps: int, out: Path) -> None:
                          "rollout.backend=hf", f"trainer.steps={steps}", f"trainer.exploitability_every={steps}",
                          f"trainer.save_every={steps}", "trainer.final_eval_matches=0", f"trainer.run_dir={out / name}"]
     started = time.perf_counter()
-    rows = read_metrics(train(load_config(ROOT / "configs" / "kuhn_poker.yaml", sets)))
+    rows = read_metrics(train(load_config(ROOT / "configs" / "kuhn_text.yaml", sets)))
     wall = time.perf_counter() - started
     print(f"\n{name} ({args.model}, {args.dtype} on {args.device}), {steps} steps in {wall:.1f} s with start-up:")
     print(f"{'step':>4} {'s/step':>7} {'generation s':>12} {'gen tok/s':>9} {'learner s':>9} {'trained turns/s':>15}")
