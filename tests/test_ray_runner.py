@@ -63,6 +63,17 @@ def test_sync_ray_run_and_its_resume_match_the_local_runner(local_run, tmp_path)
     assert [m["staleness"] for m in reference] == [0, 0, 0]
 
 
+def test_legal_move_scoring_on_ray_workers_matches_the_local_runner(tmp_path):
+    """The workers score the legal answers with their copy of the weights: the same matches as in one process."""
+    legal = ("rollout.moves=legal", "trainer.steps=2")
+    local = train(cfg_for(tmp_path / "local", *legal))
+    remote = train(cfg_for(tmp_path / "ray", "runner=ray", *legal))
+    assert comparable(remote) == comparable(local)
+    assert transcripts(remote) == transcripts(local)
+    rates = [v for m in read_metrics(remote) for k, v in m.items() if k.startswith("invalid_rate/")]
+    assert rates and set(rates) == {0.0}
+
+
 class Stop(Exception):
     pass
 

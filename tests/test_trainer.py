@@ -113,8 +113,13 @@ PREFERENCE = ("games.names=[preference]", "preference.tie_break=shorter", "algo.
               "algo.iterate_every=2", "preference.gap_every=2", "preference.gap_items=2", "trainer.micro_batch=8")
 
 
-@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE],
-                         ids=["self-play", "pool-and-sec", "magnet", "judged", "preference"])
+# Legal-move scoring by the policy and by the pool's snapshots.
+LEGAL = ("games.names=[kuhn_poker, tic_tac_toe]", "rollout.moves=legal", "pool.rule=uniform", "pool.snapshot_every=2",
+         "algo.magnet=uniform", "algo.magnet_coef=0.5")
+
+
+@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE, LEGAL],
+                         ids=["self-play", "pool-and-sec", "magnet", "judged", "preference", "legal-moves"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     steps = "trainer.steps=5"
     reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps, *extra)))
