@@ -5,7 +5,7 @@
 Per run: its seed and magnet, minutes of training (wall time at the last logged step), both
 exploitabilities at step `--at` (so runs of different lengths compare at equal budget), the exact
 exploitability at the last measured step and the lowest one measured (last iterate, and the average
-policy when the run kept one), and the mean return [95% CI] of the last checkpoint's average policy against
+policy when the run kept one), the first measured step at which each was at most `--below`, and the mean return [95% CI] of the last checkpoint's average policy against
 `random` and `cfr` from the run's eval.jsonl
 (`sparring eval RUN_DIR/checkpoints/step_000240/average --opponents random cfr --matches 64`),
 and its exact expected return against them from RUN_DIR/league/league_exact.json when there is one
@@ -29,6 +29,12 @@ def exploitability(rows: list[dict], key: str) -> tuple[str, str]:
     step, last = values[-1]
     best_step, best = min(values, key=lambda v: v[1])
     return f"{last:.3f} (step {step})", f"{best:.3f} (step {best_step})"
+
+
+def first_below(rows: list[dict], key: str, threshold: float) -> str:
+    """The first measured step at which `key` was at or below `threshold`."""
+    step = next((row["step"] for row in rows if row.get(key, float("inf")) <= threshold), None)
+    return "never" if step is None else str(step)
 
 
 def at_step(rows: list[dict], game: str, step: int) -> str:
@@ -65,10 +71,11 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--game", default="kuhn_poker")
     parser.add_argument("--at", type=int, default=60, help="also show both exploitabilities at this step (equal budget)")
+    parser.add_argument("--below", type=float, default=0.10, help="the first step at which each is at most this")
     args = parser.parse_args()
     print(f"| run | seed | magnet | minutes | at step {args.at}: last iterate / average | exploitability: last | best "
-          "| average policy: last | best | average vs random: 64 matches | exact | average vs cfr: 64 matches | exact |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          f"| average policy: last | best | first <= {args.below:g}: last iterate / average | average vs random: 64 matches | exact | average vs cfr: 64 matches | exact |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in args.runs:
         cfg = load_config(run / "config.yaml")
         rows = read_jsonl(run / "metrics.jsonl")
@@ -78,7 +85,8 @@ def main() -> None:
         avg_last, avg_best = exploitability(rows, f"exploitability_average/{args.game}")
         print(f"| {run.name} | {cfg.trainer.seed} | {magnet} | {rows[-1]['wall_time'] / 60:.1f} "
               f"| {at_step(rows, args.game, args.at)} | {last} | {best} "
-              f"| {avg_last} | {avg_best} | {against(evals, 'random')} | {exact_against(run, 'random')} "
+              f"| {avg_last} | {avg_best} | {first_below(rows, f'exploitability/{args.game}', args.below)} / "
+              f"{first_below(rows, f'exploitability_average/{args.game}', args.below)} | {against(evals, 'random')} | {exact_against(run, 'random')} "
               f"| {against(evals, 'cfr')} | {exact_against(run, 'cfr')} |")
 
 
