@@ -96,3 +96,15 @@ def test_a_legal_move_run_plays_no_invalid_move_and_samples_what_the_learner_sco
 def test_config_errors_name_the_setting(overrides, words):
     with pytest.raises(ConfigError, match=words):
         load_config(None, overrides)
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"moves": "guess"}, "unknown moves"),
+    ({"moves": "legal", "template": "spiral"}, "short template"),
+    ({"moves": "legal", "role_adapters": True}, "per-role adapters"),
+])
+def test_the_player_refuses_settings_it_cannot_score(tiny, options, words):
+    from sparring.errors import SparringError
+
+    with pytest.raises(SparringError, match=words):
+        LMPlayer(*tiny, **options)

@@ -100,6 +100,8 @@ class LMPlayer(Player):
         if moves == "legal" and not TEMPLATES[template].prefill_answer:
             raise SparringError(f"moves=legal scores the answer a reply starts with; template {template!r} has the model "
                                 "write before it answers: use the short template")
+        if moves == "legal" and role_adapters:
+            raise SparringError("moves=legal scores with the active adapter: it does not combine with per-role adapters")
         if max_new_tokens < 1:
             raise SparringError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         if not greedy and temperature <= 0:
@@ -150,8 +152,9 @@ class LMPlayer(Player):
         if not observations:
             return []
         prompt_ids = encode_prompts(self.tokenizer, [self.render(obs) for obs in observations])
-        scored = [k for k, obs in enumerate(observations) if self.moves == "legal" and obs.legal_moves]
-        written = [k for k in range(len(observations)) if k not in set(scored)]
+        legal = [self.moves == "legal" and bool(obs.legal_moves) for obs in observations]
+        scored = [k for k, chosen in enumerate(legal) if chosen]
+        written = [k for k, chosen in enumerate(legal) if not chosen]
         started = time.perf_counter()
         actions = dict(zip(scored, self._choose_legal([observations[k] for k in scored], [prompt_ids[k] for k in scored])))
         actions.update(zip(written, self._write([observations[k] for k in written], [prompt_ids[k] for k in written])))
@@ -181,8 +184,6 @@ class LMPlayer(Player):
         (the most likely one when greedy); torch's global RNG draws, as generation does."""
         if not observations:
             return []
-        if self.role_adapters:
-            raise SparringError("moves=legal scores with the active adapter: it does not combine with per-role adapters")
         scored = legal_answer_logprobs(self.model, self.tokenizer, self.template, observations, prompt_ids,
                                        self.logprob_temperature)
         actions = []
