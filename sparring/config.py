@@ -205,6 +205,10 @@ class AlgoConfig:
         'mirror descent): "uniform" over the legal answers, "initial" = the untrained model, "ema" = a moving '
         'average of the LoRA weights, "lagged" = the policy magnet_lag steps ago; "none" = off.',
     )
+    renormalise: bool = option(
+        False, "With rollout.moves=legal: the policy term differentiates each answer's log-prob renormalised over its "
+        "decision's legal answers (the policy that is played), not the raw token log-prob, whose gradient also moves "
+        "the legal answers' total mass (a batch of losing turns pushes every legal answer down, into other tokens).")
     magnet_coef: float = option(0.0, "Weight of the magnet KL term (at learner step 1; see coef_schedule).")
     magnet_ema_decay: float = option(0.9, 'Per-step decay of the "ema" magnet: m <- decay * m + (1 - decay) * policy.')
     magnet_lag: int = option(5, 'Learner steps between the policy and the "lagged" magnet.')
@@ -436,6 +440,9 @@ class Config:
         if self.rollout.moves == "legal" and self.games.template == "spiral":
             raise ConfigError("rollout.moves=legal scores the answer a reply starts with, but games.template=spiral has "
                               "the model reason before it answers: use games.template=short")
+        if algo.renormalise and self.rollout.moves != "legal":
+            raise ConfigError("algo.renormalise renormalises over the legal moves' answers, which only rollout.moves=legal "
+                              f"plays: set rollout.moves=legal or algo.renormalise=false (got moves={self.rollout.moves})")
         if algo.magnet in ("initial", "ema", "lagged") and not self.model.lora:
             raise ConfigError(f"algo.magnet={algo.magnet} is an adapter state of the policy's model: it needs model.lora=true")
         if not 0 <= self.trainer.average_decay < 1:

@@ -72,13 +72,14 @@ def test_open_text_turns_are_still_written(tiny):
     assert written.extra["stop"] in ("answer", "eos", "length") and written.extra["legal_moves"] == []
 
 
-def test_a_legal_move_run_plays_no_invalid_move_and_samples_what_the_learner_scores(tmp_path):
+@pytest.mark.parametrize("renormalise", ["false", "true"])
+def test_a_legal_move_run_plays_no_invalid_move_and_samples_what_the_learner_scores(tmp_path, renormalise):
     from sparring.training.trainer import train
     import json
 
     cfg = load_config(None, ["model.name=tiny", "rollout.moves=legal", "rollout.turns_per_step=16",
                              "rollout.concurrency=8", "trainer.steps=2", f"trainer.run_dir={tmp_path}/run",
-                             "algo.loss=reinforce"])
+                             "algo.loss=reinforce", f"algo.renormalise={renormalise}"])
     train(cfg)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2
@@ -92,6 +93,7 @@ def test_a_legal_move_run_plays_no_invalid_move_and_samples_what_the_learner_sco
     (["rollout.moves=legal", "games.template=spiral"], "rollout.moves=legal"),
     (["rollout.moves=legal", "model.adapters_per_role=true"], "legal-move scoring"),
     (["rollout.moves=guess"], "rollout.moves"),
+    (["algo.renormalise=true"], "algo.renormalise"),
 ])
 def test_config_errors_name_the_setting(overrides, words):
     with pytest.raises(ConfigError, match=words):
@@ -108,3 +110,59 @@ def test_the_player_refuses_settings_it_cannot_score(tiny, options, words):
 
     with pytest.raises(SparringError, match=words):
         LMPlayer(*tiny, **options)
+
+
+def renormalising_learner(tmp_path, renormalise: bool):
+    from sparring.training.learner import Learner
+    from sparring.training.policy import build_policy
+
+    cfg = load_config(None, ["model.name=tiny", "model.lora_r=4", "rollout.moves=legal", "algo.loss=reinforce", "algo.ppo_epochs=1",
+                             "algo.constant_length=1", "trainer.max_grad_norm=1e9", "trainer.lr=0.01",
+                             f"algo.renormalise={str(renormalise).lower()}", f"trainer.run_dir={tmp_path}"])
+    torch.manual_seed(0)
+    model, _ = build_policy(cfg.model)
+    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+
+
+def legal_samples(model, answers: list[list[int]]):
+    """Four decisions at distinct prompts, each answered with its first legal answer, advantages of both signs,
+    sampled by this very model as in a run (drift 0, importance weights 1)."""
+    from sparring.training.learner import LearnerSample
+
+    prompts = [[1, 2, 3 + k] for k in range(4)]
+    with torch.no_grad():
+        sampled = sequence_logprobs(model, prompts, [answers[0]] * 4)
+    return [LearnerSample(prompt, answers[0], logps.tolist(), advantage, legal_answers=answers)
+            for prompt, logps, advantage in zip(prompts, sampled, (1.0, -1.0, -0.5, -2.0))]
+
+
+def test_renormalised_learner_follows_the_gradient_of_the_played_policy(tmp_path):
+    """algo.renormalise: the policy term is -A * log of the answer's probability among the legal answers."""
+    from sparring.logprobs import answer_logprobs
+
+    gradients = {}
+    for renormalise in (True, False):
+        model, learner = renormalising_learner(tmp_path, renormalise)
+        batch = legal_samples(model, [[40, 41], [50], [60, 61]])
+        params = [p for p in model.parameters() if p.requires_grad]
+        logps = answer_logprobs(model, [s.prompt_ids for s in batch], [s.legal_answers for s in batch])
+        played = [lp[0] - lp.logsumexp(0) if renormalise else lp[0] for lp in logps]
+        (-torch.stack([s.advantage * p for s, p in zip(batch, played)]).mean()).backward()
+        expected = [p.grad.clone() for p in params]
+        model.zero_grad(set_to_none=True)
+        stats = learner.step(batch)
+        gradients[renormalise] = [p.grad.clone() for p in params]
+        assert max(float((g - e).abs().max()) for g, e in zip(gradients[renormalise], expected)) < 1e-5
+        assert stats["logprob_drift"] < 1e-5  # the sampler's log-probs are renormalised alike
+    assert max(float((a - b).abs().max()) for a, b in zip(gradients[True], gradients[False])) > 1e-2
+
+
+def test_a_forced_move_teaches_nothing_once_renormalised(tmp_path):
+    """One legal answer has probability 1 among the legal answers: no gradient, whatever its advantage."""
+    largest = {}
+    for renormalise in (True, False):
+        model, learner = renormalising_learner(tmp_path, renormalise)
+        learner.step(legal_samples(model, [[40, 41]]))
+        largest[renormalise] = max(float(p.grad.abs().max()) for p in model.parameters() if p.requires_grad)
+    assert largest[True] < 1e-6  # float rounding of log p - log p
+    assert largest[False] > 1e-2  # the raw token log-prob still moves

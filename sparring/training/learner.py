@@ -8,6 +8,11 @@ magnet's, are the policy as it samples: a no-grad pass of their own in eval mode
 
 Regularisers (`sparring.training.regularisers`): an entropy bonus per token, and the magnet KL
 over each sample's legal answers, the magnet's answer log-probs computed once per step.
+
+Under ``algo.renormalise`` (legal-move play) the policy term reads each answer's log-prob over its
+decision's legal answers: the normaliser ``log sum_b p(b)``, from the same pass's legal-answer rows,
+is taken off the answer's first token, and off the old and the sampling log-probs alike, so the PPO
+ratio, the drift and the importance weights compare like with like.
 """
 
 from __future__ import annotations
@@ -61,6 +66,11 @@ def truncated_is_weights(learner: torch.Tensor, sampler: torch.Tensor, mask: tor
 
 def padded(rows: list[list[float]], width: int, device=None) -> torch.Tensor:
     return torch.tensor([row + [0.0] * (width - len(row)) for row in rows], device=device)
+
+
+def first_token(values: torch.Tensor, width: int) -> torch.Tensor:
+    """``[B]`` values placed in column 0 of a ``[B, width]`` zero tensor."""
+    return torch.nn.functional.pad(values[:, None], (0, width - 1))
 
 
 class Learner:
@@ -122,11 +132,16 @@ class Learner:
             count += len(unit)
         return chunks + ([current] if current else [])
 
+    @property
+    def _reads_answers(self) -> bool:
+        """Whether a step scores each sample's legal answers (the magnet KL, the renormaliser)."""
+        return self.algo.magnet != "none" or self.algo.renormalise
+
     def _add_rows(self, size: PassSize, unit: list[LearnerSample]) -> None:
-        """The rows `_forward` runs for these samples: each completion, and under a magnet each legal answer."""
+        """The rows `_forward` runs for these samples: each completion, and each legal answer it reads."""
         for s in unit:
             size.add(s.prompt_ids, s.completion_ids)
-            for answer in s.legal_answers if self.algo.magnet != "none" else []:
+            for answer in s.legal_answers if self._reads_answers else []:
                 size.add(s.prompt_ids, answer)
 
     def _forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
@@ -145,6 +160,19 @@ class Learner:
                                          share_prefix=self.algo.shared_prefix)
         own, answers = split_rows(scored, len(chunk))
         return own, answer_totals(answers, counts) if with_answers else []
+
+    def _policy_forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
+                        with_answers: bool = False) -> tuple[CompletionLogprobs, torch.Tensor, list[torch.Tensor]]:
+        """`_forward`, its log-probs those of the policy term, and the normaliser ``[B]`` taken off them:
+        under ``algo.renormalise`` each sample's ``log sum_b p(b)`` over its legal answers (0 without any),
+        on its first token; else 0."""
+        renormalise = self.algo.renormalise
+        out, answer_logps = self._forward(chunk, entropy, entropy_grad, with_answers or renormalise)
+        normaliser = torch.zeros(len(chunk), device=self.device)
+        if renormalise:
+            normaliser = torch.stack([lp.logsumexp(0) if lp.numel() else normaliser[0] for lp in answer_logps])
+            out = CompletionLogprobs(out.logprobs - first_token(normaliser, out.logprobs.shape[1]), out.mask, out.entropy)
+        return out, normaliser, answer_logps
 
     def _answer_logps(self, chunk: list[LearnerSample]) -> list[torch.Tensor]:
         """Each sample's legal answers' summed log-probs under the active weights."""
@@ -183,6 +211,7 @@ class Learner:
         magnet: list[list[torch.Tensor] | None] = [None] * len(micro)  # None: the uniform magnet
         own_old = has_dropout(self.model)  # else: the first epoch's own forward passes give the old log-probs
         old: list[torch.Tensor] = []
+        old_normaliser: list[torch.Tensor] = []  # what was taken off `old` (renormalise), and so off the sampler's
         with torch.no_grad(), eval_mode(self.model):
             if self.algo.kl_coef > 0:
                 with self._reference():
@@ -191,7 +220,10 @@ class Learner:
                 with self._magnet():
                     magnet = [self._answer_logps(chunk) for chunk in micro]
             if own_old:
-                old = [self._forward(chunk)[0].logprobs for chunk in micro]
+                for chunk in micro:
+                    out, normaliser, _ = self._policy_forward(chunk)
+                    old.append(out.logprobs)
+                    old_normaliser.append(normaliser)
         is_weights: list[torch.Tensor | None] = []  # truncated importance weights learner/sampler, per token
         ent_sum = drift_sum = capped_sum = 0.0
         epoch_stats: list[dict[str, float]] = []
@@ -200,14 +232,17 @@ class Learner:
             loss_total, agg = 0.0, {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 0.0}
             magnet_kl = 0.0
             for i, chunk in enumerate(micro):
-                out, answer_logps = self._forward(chunk, entropy=epoch == 0 or entropy_coef > 0,
-                                                  entropy_grad=entropy_coef > 0, with_answers=bool(magnet_coef))
+                out, normaliser, answer_logps = self._policy_forward(
+                    chunk, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0,
+                    with_answers=bool(magnet_coef))
                 logp, ent, mask = out.logprobs, out.entropy, out.mask
                 if epoch == 0:
                     if not own_old:
                         old.append(logp.detach())
+                        old_normaliser.append(normaliser.detach())
                     ent_sum += float((ent.detach() * mask).sum())
                     sampled = padded([s.sampling_logprobs for s in chunk], mask.shape[1], self.device)
+                    sampled = sampled - first_token(old_normaliser[i], mask.shape[1])
                     drift_sum += float(((old[i] - sampled).abs() * mask).sum())
                     weights, capped = truncated_is_weights(old[i], sampled, mask, self.algo.is_cap)
                     is_weights.append(weights)
