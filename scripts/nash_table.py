@@ -10,6 +10,8 @@ policy when the run kept one), the first measured step at which each was at most
 (`sparring eval RUN_DIR/checkpoints/step_000240/average --opponents random cfr --matches 64`),
 and its exact expected return against them from RUN_DIR/league/league_exact.json when there is one
 (`sparring league RUN_DIR --exact --fixed random cfr lm:RUN_DIR/checkpoints/step_000240/average`).
+With `--profile`, a second table: each run's mean seconds a step in generation (or legal-move
+scoring), the learner and exact exploitability, the whole step, and its mean samples a step.
 """
 
 from __future__ import annotations
@@ -66,12 +68,22 @@ def exact_against(run: Path, opponent: str) -> str:
     return f"{data['value'][averages[-1]][names.index(opponent)]:+.3f}"
 
 
+def profile(run: Path, rows: list[dict]) -> str:
+    """Mean seconds a step per phase over the run's logged steps, and its mean samples a step."""
+    def mean(key: str) -> float:
+        return sum(row.get(key, 0.0) for row in rows) / len(rows)
+
+    return (f"| {run.name} | {mean('time/generation'):.1f} | {mean('time/learner'):.1f} | {mean('time/evaluation'):.1f} "
+            f"| {mean('time/step'):.1f} | {mean('samples'):.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--game", default="kuhn_poker")
     parser.add_argument("--at", type=int, default=60, help="also show both exploitabilities at this step (equal budget)")
     parser.add_argument("--below", type=float, default=0.10, help="the first step at which each is at most this")
+    parser.add_argument("--profile", action="store_true", help="also the mean seconds a step per phase")
     args = parser.parse_args()
     print(f"| run | seed | magnet | minutes | at step {args.at}: last iterate / average | exploitability: last | best "
           f"| average policy: last | best | first <= {args.below:g}: last iterate / average | average vs random: 64 matches | exact | average vs cfr: 64 matches | exact |")
@@ -88,6 +100,11 @@ def main() -> None:
               f"| {avg_last} | {avg_best} | {first_below(rows, f'exploitability/{args.game}', args.below)} / "
               f"{first_below(rows, f'exploitability_average/{args.game}', args.below)} | {against(evals, 'random')} | {exact_against(run, 'random')} "
               f"| {against(evals, 'cfr')} | {exact_against(run, 'cfr')} |")
+    if args.profile:
+        print("\n| run | generation / scoring s | learner s | exploitability s | step s | samples |")
+        print("|---|---|---|---|---|---|")
+        for run in args.runs:
+            print(profile(run, read_jsonl(run / "metrics.jsonl")))
 
 
 if __name__ == "__main__":
