@@ -220,6 +220,11 @@ class AlgoConfig:
     anneal_steps: int = option(100, 'Steps over which the "linear" schedule anneals the coefficients to 0.')
     anneal_power: float = option(0.5, 'Exponent of the "power" schedule.')
 
+    @property
+    def reads_legal_answers(self) -> bool:
+        """Whether the learner scores each turn's legal answers (the magnet KL, the renormaliser)."""
+        return self.magnet != "none" or self.renormalise
+
 
 @dataclass
 class TrainerConfig:

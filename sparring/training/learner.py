@@ -132,16 +132,11 @@ class Learner:
             count += len(unit)
         return chunks + ([current] if current else [])
 
-    @property
-    def _reads_answers(self) -> bool:
-        """Whether a step scores each sample's legal answers (the magnet KL, the renormaliser)."""
-        return self.algo.magnet != "none" or self.algo.renormalise
-
     def _add_rows(self, size: PassSize, unit: list[LearnerSample]) -> None:
         """The rows `_forward` runs for these samples: each completion, and each legal answer it reads."""
         for s in unit:
             size.add(s.prompt_ids, s.completion_ids)
-            for answer in s.legal_answers if self._reads_answers else []:
+            for answer in s.legal_answers if self.algo.reads_legal_answers else []:
                 size.add(s.prompt_ids, answer)
 
     def _forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
@@ -168,10 +163,10 @@ class Learner:
         on its first token; else 0."""
         renormalise = self.algo.renormalise
         out, answer_logps = self._forward(chunk, entropy, entropy_grad, with_answers or renormalise)
-        normaliser = torch.zeros(len(chunk), device=self.device)
-        if renormalise:
-            normaliser = torch.stack([lp.logsumexp(0) if lp.numel() else normaliser[0] for lp in answer_logps])
-            out = CompletionLogprobs(out.logprobs - first_token(normaliser, out.logprobs.shape[1]), out.mask, out.entropy)
+        if not renormalise:
+            return out, torch.zeros(len(chunk), device=self.device), answer_logps
+        normaliser = torch.stack([lp.logsumexp(0) if lp.numel() else lp.new_zeros(()) for lp in answer_logps])
+        out = CompletionLogprobs(out.logprobs - first_token(normaliser, out.logprobs.shape[1]), out.mask, out.entropy)
         return out, normaliser, answer_logps
 
     def _answer_logps(self, chunk: list[LearnerSample]) -> list[torch.Tensor]:

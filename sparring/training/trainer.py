@@ -201,7 +201,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     average = AdapterAverage(model, cfg.trainer.average_decay, "trainer.average_decay") \
         if cfg.trainer.average_decay else None
     iterate = Iterate(model, cfg.algo.iterate_every) if cfg.algo.loss in PREFERENCE_LOSSES else None
-    answers = partial(answer_ids, tokenizer, cfg.games.template) if cfg.algo.magnet != "none" or cfg.algo.renormalise else None
+    answers = partial(answer_ids, tokenizer, cfg.games.template) if cfg.algo.reads_legal_answers else None
     phases = TurnPhases.from_config(cfg.curriculum)
     log = MetricsLog(run_dir)
     start, best = 0, math.inf
