@@ -23,7 +23,12 @@ def main() -> None:
     parser.add_argument("coefs", nargs="+", type=float, help="magnet coefficients (temperatures in chips)")
     parser.add_argument("--iterations", type=int, default=400)
     args = parser.parse_args()
-    game = pyspiel.load_game(args.game)
+    try:
+        game = pyspiel.load_game(args.game)
+    except pyspiel.SpielError as exc:
+        parser.error(f"unknown OpenSpiel game {args.game!r}: {str(exc).splitlines()[0]}")
+    if any(coef <= 0 for coef in args.coefs):
+        parser.error(f"magnet coefficients must be positive, got {args.coefs}")
     print("coefficient | exploitability | residual")
     for coef in args.coefs:
         found = magnet_equilibrium(game, coef, args.iterations)

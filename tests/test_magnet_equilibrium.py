@@ -46,3 +46,16 @@ def test_the_fixed_point_is_the_softmax_of_its_own_values(kuhn):
 def test_a_coefficient_that_is_not_positive_is_refused(kuhn):
     with pytest.raises(ValueError, match="must be positive"):
         magnet_equilibrium(kuhn, 0.0)
+
+
+@pytest.mark.parametrize("args, words", [(["nogame", "1"], "unknown OpenSpiel game"),
+                                         (["kuhn_poker", "0"], "must be positive")])
+def test_the_script_answers_bad_input_with_one_line(args, words):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "magnet_fixed_point.py"
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert words in done.stderr.strip().splitlines()[-1]
