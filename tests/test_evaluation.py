@@ -17,8 +17,9 @@ from open_spiel.python.algorithms import exploitability as os_exploitability
 from sparring.errors import SparringError
 from sparring.evaluation.evaluate import evaluate, read_eval
 from sparring.evaluation.exact_league import entry_policy, exact_cross_play, run_exact_league, seat_averaged_value
-from sparring.evaluation.exploitability import (LanguagePolicy, SampleScorer, cfr_tabular_policy, exploitability,
-                                                lm_policy, match_at_state)
+from sparring.evaluation.exploitability import (LanguagePolicy, SampleScorer, best_single_move, cfr_tabular_policy,
+                                                exploitability, lm_policy, match_at_state, reference_points,
+                                                single_move_policy)
 from sparring.evaluation.league import LeagueEntry, run_league
 from sparring.evaluation.ratings import elo_ratings, openskill_ratings
 from sparring.players.base import Action, Player
@@ -195,6 +196,21 @@ def test_evaluate_appends_rate_and_exploitability_rows(tmp_path):
     (expl,) = [r for r in rows if r.get("metric") == "exploitability"]
     assert expl["game"] == "kuhn_poker" and 0 <= expl["value"] and expl["uniform"] == pytest.approx(11 / 24)
     assert expl["cfr"] < 0.01
+    assert (expl["always_move"], expl["always"]) == ("bet", pytest.approx(1 / 3))
+
+
+def test_single_move_policies_have_their_known_exploitability():
+    kuhn, leduc = pyspiel.load_game("kuhn_poker"), pyspiel.load_game("leduc_poker")
+    # Kuhn: always passing folds to every bet (a best response bets and wins the ante: 1); always betting
+    # is the collapsed self-play strategy (1/3).
+    assert exploitability(kuhn, single_move_policy(kuhn, 0)) == pytest.approx(1.0)
+    assert exploitability(kuhn, single_move_policy(kuhn, 1)) == pytest.approx(1 / 3)
+    # Leduc: "fold" checks when nothing is to be called and folds to any raise, so a best response
+    # raises and wins the ante, exactly 1; always calling is 22/15.
+    assert exploitability(leduc, single_move_policy(leduc, 0)) == pytest.approx(1.0)
+    assert exploitability(leduc, single_move_policy(leduc, 1)) == pytest.approx(22 / 15)
+    assert best_single_move(leduc) == ("fold", pytest.approx(1.0))
+    assert reference_points("leduc_poker")["always:fold"] == pytest.approx(1.0)
 
 
 # ----------------------------------------------------------------------------- run-dir fixtures

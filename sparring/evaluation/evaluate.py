@@ -14,7 +14,7 @@ Row keys (match rows): step, wall_time, game, player, opponent, seat (0, 1, ... 
 role, matches, win, win_low, win_high, draw..., loss..., invalid..., mean_return,
 mean_return_low, mean_return_high.
 Exploitability row: step, wall_time, game, player, metric="exploitability", value, nash_conv,
-mode, uniform, cfr (the references).
+mode, uniform, always, always_move, cfr (the references).
 
 Opponents by default (`default_opponents`): random everywhere; cfr on Kuhn and Leduc;
 MCTS (100 simulations) on perfect-information OpenSpiel games; minimax on tic-tac-toe.
@@ -267,9 +267,11 @@ def _exploitability_row(player: Player, game: LanguageGame, mode: str, samples: 
     report = exploitability_report(game, policy)
     reference = report["reference"]
     cfr = next((v for k, v in reference.items() if k.startswith("cfr")), None)
+    move, always = next((k.removeprefix("always:"), v) for k, v in reference.items() if k.startswith("always:"))
     return {"game": game.name, "player": player.name, "metric": "exploitability",
             "value": report["exploitability"], "nash_conv": report["nash_conv"],
-            "mode": mode if model is not None else "sample", "uniform": reference["uniform"], "cfr": cfr}
+            "mode": mode if model is not None else "sample", "uniform": reference["uniform"],
+            "always": always, "always_move": move, "cfr": cfr}
 
 
 def append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -319,6 +321,7 @@ def print_eval(rows: list[dict[str, Any]], console=None) -> None:
     for row in rows:
         if row.get("metric") == "exploitability":
             cfr = f", CFR {row['cfr']:.4f}" if row.get("cfr") is not None else ""
+            always = f", always {row['always_move']} {row['always']:.4f}" if "always" in row else ""
             console.print(f"[bold]{row['game']}[/bold] exploitability of {row['player']} ({row['mode']}): "
                           f"[bold]{row['value']:.4f}[/bold] (NashConv {row['nash_conv']:.4f}); "
-                          f"reference: uniform random {row['uniform']:.4f}{cfr}, Nash 0")
+                          f"reference: uniform random {row['uniform']:.4f}{always}{cfr}, Nash 0")
