@@ -192,6 +192,10 @@ class AlgoConfig:
              "min(pi_learner / pi_sampler, is_cap), correcting for a sampler that differs from the learner "
              "(another engine, top_p < 1, a stale policy); 0 = off.")
     ppo_epochs: int = option(2, "Optimiser passes over each batch of turn samples.")
+    minibatches: int = option(
+        1, "Optimiser updates per pass: the step's samples split into this many parts (a prompt's samples together, "
+           "the distinct prompts dealt out in turn), one update each. More updates for the same scoring and learner "
+           "work; each is noisier.")
     kl_coef: float = option(0.0, "Weight of the k3 KL penalty to the reference (initial) model; 0 = off.")
     aggregation: Literal["constant", "token_mean"] = option(
         "constant",
@@ -495,6 +499,9 @@ class Config:
                               f">= {ray.workers} (got {self.rollout.shards}; set it under runner=local too to compare runs)")
         if ray.mode == "async" and self.runner != "ray":
             raise ConfigError("ray.mode=async overlaps Ray workers' rollouts with the learner: it needs runner=ray")
+        if algo.minibatches < 1 or (algo.minibatches > 1 and algo.loss in PREFERENCE_LOSSES):
+            raise ConfigError(f"algo.minibatches must be at least 1, and 1 with a preference loss (got "
+                              f"{algo.minibatches} with loss={algo.loss})")
         if algo.loss in PREFERENCE_LOSSES and not self.model.lora:
             raise ConfigError(f"algo.loss={algo.loss} compares the policy with its iterate, an adapter state: it needs "
                               "model.lora=true")

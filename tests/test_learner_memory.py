@@ -1,4 +1,5 @@
-"""Learner memory by tokens: `trainer.micro_batch_tokens` cuts micro-batches by what their forward pass holds."""
+"""The learner's batches: memory by tokens (`trainer.micro_batch_tokens` cuts micro-batches by what their forward
+pass holds) and updates by parts (`algo.minibatches` splits a step into several optimiser updates)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,40 @@ def test_preference_groups_stay_whole_under_a_budget(tmp_path):
 def test_a_negative_budget_is_a_one_line_config_error():
     with pytest.raises(ConfigError, match="micro_batch_tokens >= 0"):
         load_config(None, ["trainer.micro_batch_tokens=-1"])
+
+
+def test_minibatches_keep_a_prompts_samples_together_and_deal_prompts_in_turn(tmp_path):
+    _, split = learner(tmp_path, "algo.minibatches=2")
+    samples = batch()
+    parts = split._minibatches(samples)
+    assert sorted(id(s) for p in parts for s in p) == sorted(id(s) for s in samples)  # each sample once
+    prompts = [sorted({tuple(s.prompt_ids) for s in p}) for p in parts]
+    # three distinct prompts in sorted order, dealt out in turn: the first and the third, then the second
+    assert prompts == [[(1, 2, 3, 4), (1, 2, 9, 9, 9, 9, 9, 9)], [(1, 2, 3, 5, 6, 7)]]
+    _, many = learner(tmp_path, "algo.minibatches=5")
+    assert len(many._minibatches(samples)) == 3  # never an empty part
+
+
+def test_each_minibatch_is_one_update_equal_to_a_step_on_that_part_alone(tmp_path):
+    settings = ("trainer.lr=0.05", "algo.ppo_epochs=1")
+    split_model, split = learner(tmp_path, "algo.minibatches=2", *settings)
+    split.step(batch())
+    assert split.updates == 2
+    one_model, one = learner(tmp_path, *settings)  # the same initial weights (seed 0)
+    for part in split._minibatches(batch()):
+        one.step(part)
+    for (name, a), b in zip(split_model.named_parameters(), one_model.parameters()):
+        if a.requires_grad:
+            assert torch.allclose(a, b, atol=1e-6), name
+    moved = [(a - b).abs().max() for a, b in zip(split_model.parameters(), learner(tmp_path)[0].parameters())
+             if a.requires_grad]
+    assert max(moved) > 1e-3  # the updates did move the adapter
+
+
+def test_epochs_times_minibatches_updates_and_the_config_errors(tmp_path):
+    _, split = learner(tmp_path, "algo.minibatches=3", "algo.ppo_epochs=2", "trainer.lr=0.01")
+    stats = split.step(batch())
+    assert split.updates == 6 and stats["skipped"] == 0
+    for bad in ("algo.minibatches=0", "algo.minibatches=2 algo.loss=sppo model.lora=true"):
+        with pytest.raises(ConfigError, match="minibatches"):
+            load_config(None, ["model.name=tiny", f"trainer.run_dir={tmp_path}", *bad.split()])

@@ -1,4 +1,4 @@
-"""The learner: one optimiser step (or `ppo_epochs` of them) over a batch of turn samples.
+"""The learner: one optimiser step (or `ppo_epochs` of them, times `minibatches`) over a batch of turn samples.
 
 The "old" log-probs are the learner's own first-epoch forward pass, detached (same dtype, same
 kernels, no extra pass), so the PPO ratio is exactly 1 on the first epoch; the sampling
@@ -18,6 +18,7 @@ ratio, the drift and the importance weights compare like with like.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -68,13 +69,23 @@ def padded(rows: list[list[float]], width: int, device=None) -> torch.Tensor:
     return torch.tensor([row + [0.0] * (width - len(row)) for row in rows], device=device)
 
 
+def _numbered(parts: list[list[list[LearnerSample]]]) -> list[tuple[int, list[list[LearnerSample]]]]:
+    """Each part with the index its first micro-batch has in the step's flat list of micro-batches."""
+    firsts = itertools.accumulate((len(part) for part in parts[:-1]), initial=0)
+    return list(zip(firsts, parts))
+
+
+def _mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {key: sum(row[key] for row in rows) / len(rows) for key in rows[0]}
+
+
 def first_token(values: torch.Tensor, width: int) -> torch.Tensor:
     """``[B]`` values placed in column 0 of a ``[B, width]`` zero tensor."""
     return torch.nn.functional.pad(values[:, None], (0, width - 1))
 
 
 class Learner:
-    """Owns the optimiser; `step` turns a batch of samples into (at most) `ppo_epochs` updates."""
+    """Owns the optimiser; `step` turns a batch of samples into (at most) `ppo_epochs * minibatches` updates."""
 
     def __init__(self, model, algo, trainer, temperature: float, autocast_bf16: bool):
         self.model = model
@@ -107,6 +118,21 @@ class Learner:
         t = self.trainer
         scheduled = coefficient(t.lr, t.lr_schedule, step, t.steps, t.lr_anneal_power)
         return scheduled * min(1.0, (self.updates + 1) / max(1, t.warmup_steps))
+
+    def _minibatches(self, samples: list[LearnerSample]) -> list[list[LearnerSample]]:
+        """`algo.minibatches` parts of the step's samples, one optimiser update each. The samples of one prompt
+        stay together (the shared-prefix tree runs it once), and the distinct prompts, in sorted order, are dealt
+        out in turn, so every part holds a spread of the step's states."""
+        count = self.algo.minibatches
+        if count == 1:
+            return [samples]
+        by_prompt: dict[tuple[int, ...], list[LearnerSample]] = {}
+        for s in samples:
+            by_prompt.setdefault(tuple(s.prompt_ids), []).append(s)
+        parts: list[list[LearnerSample]] = [[] for _ in range(count)]
+        for k, prompt in enumerate(sorted(by_prompt)):
+            parts[k % count].extend(by_prompt[prompt])
+        return [part for part in parts if part]
 
     def _micro_batches(self, samples: list[LearnerSample]) -> list[list[LearnerSample]]:
         """Micro-batches in prompt order, so that samples sharing a prefix travel together (`_cut`)."""
@@ -201,7 +227,8 @@ class Learner:
         entropy_coef = coefficient(algo.entropy_coef, *schedule)
         magnet_coef = coefficient(algo.magnet_coef, *schedule) if algo.magnet != "none" else 0.0
         total_tokens = sum(len(s.completion_ids) for s in samples)
-        micro = self._micro_batches(samples)
+        parts = [self._micro_batches(part) for part in self._minibatches(samples)]
+        micro = [chunk for part in parts for chunk in part]
         ref = []
         magnet: list[list[torch.Tensor] | None] = [None] * len(micro)  # None: the uniform magnet
         own_old = has_dropout(self.model)  # else: the first epoch's own forward passes give the old log-probs
@@ -221,12 +248,14 @@ class Learner:
                     old_normaliser.append(normaliser)
         is_weights: list[torch.Tensor | None] = []  # truncated importance weights learner/sampler, per token
         ent_sum = drift_sum = capped_sum = 0.0
-        epoch_stats: list[dict[str, float]] = []
-        for epoch in range(self.algo.ppo_epochs):
+        update_stats: list[dict[str, float]] = []  # one per optimiser update: epoch by epoch, part by part
+        for epoch, (first, part) in itertools.product(range(self.algo.ppo_epochs), _numbered(parts)):
             self.optimizer.zero_grad(set_to_none=True)
             loss_total, agg = 0.0, {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 0.0}
             magnet_kl = 0.0
-            for i, chunk in enumerate(micro):
+            part_samples = sum(len(chunk) for chunk in part)
+            part_tokens = sum(len(s.completion_ids) for chunk in part for s in chunk)
+            for i, chunk in enumerate(part, start=first):
                 out, normaliser, answer_logps = self._policy_forward(
                     chunk, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0,
                     with_answers=bool(magnet_coef))
@@ -242,9 +271,9 @@ class Learner:
                     weights, capped = truncated_is_weights(old[i], sampled, mask, self.algo.is_cap)
                     is_weights.append(weights)
                     capped_sum += capped
-                weight = (float(mask.sum()) / max(1, total_tokens) if self.algo.aggregation == "token_mean"
-                          else len(chunk) / len(samples))
-                loss, part = policy_loss(
+                weight = (float(mask.sum()) / max(1, part_tokens) if self.algo.aggregation == "token_mean"
+                          else len(chunk) / part_samples)
+                loss, terms = policy_loss(
                     logp, old[i], torch.tensor([s.advantage for s in chunk], device=self.device), mask,
                     kind=self.algo.loss, clip=self.algo.clip, dual_clip=self.algo.dual_clip,
                     ref_logprobs=ref[i] if ref else None, kl_coef=self.algo.kl_coef,
@@ -252,23 +281,24 @@ class Learner:
                     aggregation=self.algo.aggregation, constant_length=self.algo.constant_length,
                     token_weights=is_weights[i],
                 )
-                loss = loss * weight  # the chunk's share of the batch's policy loss
-                if magnet_coef:  # a mean over the batch's samples, whatever the chunks and their tokens
+                loss = loss * weight  # the chunk's share of its part's policy loss
+                if magnet_coef:  # a mean over the part's samples, whatever the chunks and their tokens
                     kl = self._magnet_kl(answer_logps, magnet[i])
-                    loss = loss + magnet_coef * kl / len(samples)
-                    magnet_kl += float(kl.detach()) / len(samples)
+                    loss = loss + magnet_coef * kl / part_samples
+                    magnet_kl += float(kl.detach()) / part_samples
                 with self.watch("backward"):
                     loss.backward()
                 loss_total += float(loss.detach())
-                token_share = float(mask.sum()) / max(1, total_tokens)
+                token_share = float(mask.sum()) / max(1, part_tokens)
                 for key in agg:
-                    agg[key] += part[key] * token_share
+                    agg[key] += terms[key] * token_share
             grad_norm, applied = self._update(loss_total, step)
-            epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "magnet_kl": magnet_kl,
-                                "skipped": float(not applied)})
-        stats = {key: sum(e[key] for e in epoch_stats) / len(epoch_stats) for key in epoch_stats[0]}
-        stats["first_epoch_ratio_mean"] = epoch_stats[0]["ratio_mean"]
-        stats["first_epoch_clip_fraction"] = epoch_stats[0]["clip_fraction"]
+            update_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "magnet_kl": magnet_kl,
+                                 "skipped": float(not applied)})
+        stats = _mean_stats(update_stats)
+        first_epoch = _mean_stats(update_stats[:len(parts)])
+        stats["first_epoch_ratio_mean"] = first_epoch["ratio_mean"]
+        stats["first_epoch_clip_fraction"] = first_epoch["clip_fraction"]
         stats["entropy"] = ent_sum / max(1, total_tokens)
         stats["logprob_drift"] = drift_sum / max(1, total_tokens)  # |learner - sampler| log-prob per token
         stats["is_capped_fraction"] = capped_sum / max(1, total_tokens)  # tokens whose importance weight hit is_cap
