@@ -65,6 +65,16 @@ def test_leduc_pair_with_the_public_card_beats_a_higher_card():
     assert high.returns() == [-1.0, 1.0]
 
 
+def test_leduc_prompt_says_whether_the_public_card_pairs_yours():
+    view = make_game("leduc_poker").view
+    before = engine_play("leduc_poker", [0, 4, "call"])
+    assert "Public card: not shown yet." in view.observation(before, 1)
+    paired = engine_play("leduc_poker", [0, 4, "call", "call", 1, "raise"])  # public: the other Jack; pot 2 + 4
+    assert ("Your card: Jack. Public card: Jack (a pair with yours). Pot: 6. Round 1 betting: call, call. "
+            "Round 2 betting: raise.") == view.observation(paired, 0)
+    assert "Your card: King. Public card: Jack (no pair)." in view.observation(paired, 1)
+
+
 def test_tic_tac_toe_three_in_a_row_wins_and_a_full_board_draws():
     assert "three in a row, column or diagonal wins" in make_game("tic_tac_toe").rules_text
     assert engine_play("tic_tac_toe", ["0", "3", "4", "5", "8"]).returns() == [1.0, -1.0]  # diagonal

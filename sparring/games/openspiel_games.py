@@ -89,20 +89,21 @@ class LeducView(SeatView):
         return ("fold", "call", "raise")[action]
 
     def observation(self, state: pyspiel.State, seat: int) -> str:
+        """The card, the public card and whether it pairs the card (the one comparison the rules turn on,
+        said outright as a poker table would), the pot and both rounds' betting. The stacks are left out:
+        they follow from the betting, and 100 chips never run out in Leduc's at most 13 a player."""
         info = dict(re.findall(r"\[(\w+\d?):? ?([^\]]*)\]", state.information_state_string(seat)))
-        public = info.get("Public")
+        card = int(info["Private"]) // 2
+        public = int(info["Public"]) // 2 if "Public" in info else None
+        shown = ("not shown yet" if public is None
+                 else f"{LEDUC_RANKS[public]} ({'a pair with yours' if public == card else 'no pair'})")
         words = {"0": "fold", "1": "call", "2": "raise"}
         rounds = [
             ", ".join(words[a] for a in info.get(f"Round{r}", "").split()) or "nothing yet"
             for r in (1, 2)
         ]
-        money = info["Money"].split()
-        return (
-            f"Your card: {LEDUC_RANKS[int(info['Private']) // 2]}. "
-            f"Public card: {LEDUC_RANKS[int(public) // 2] if public else 'not shown yet'}. "
-            f"Pot: {info['Pot']}. Chips left: you {money[seat]}, opponent {money[1 - seat]}. "
-            f"Round 1 betting: {rounds[0]}. Round 2 betting: {rounds[1]}."
-        )
+        return (f"Your card: {LEDUC_RANKS[card]}. Public card: {shown}. Pot: {info['Pot']}. "
+                f"Round 1 betting: {rounds[0]}. Round 2 betting: {rounds[1]}.")
 
 
 class LiarsDiceView(SeatView):
