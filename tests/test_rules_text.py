@@ -88,3 +88,18 @@ def test_connect_four_pieces_fall_and_four_in_a_row_wins():
     state = engine_play("connect_four", ["3"])
     assert game.view.observation(state, 1).splitlines()[-1].split()[3] == "x"  # bottom row, column 3
     assert engine_play("connect_four", ["0", "1", "0", "1", "0", "1", "0"]).returns() == [1.0, -1.0]
+
+
+def test_strategy_table_groups_leduc_states_by_round_raise_and_hand():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / "strategy_table.py"
+    spec = importlib.util.spec_from_file_location("strategy_table", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.leduc_group(engine_play("leduc_poker", [0, 4])) == ("1", "no raise to face", "Jack")
+    assert script.leduc_group(engine_play("leduc_poker", [0, 4, "raise"])) == ("1", "faces a raise", "King")
+    assert script.leduc_group(engine_play("leduc_poker", [0, 4, "call", "call", 1, "raise"])) == (
+        "2", "faces a raise", "higher card")  # player_1's King over the public Jack
+    assert script.leduc_group(engine_play("leduc_poker", [0, 4, "call", "call", 1])) == ("2", "no raise to face", "pair")

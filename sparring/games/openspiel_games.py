@@ -88,13 +88,18 @@ class LeducView(SeatView):
     def move_name(self, state: pyspiel.State, action: int) -> str:
         return ("fold", "call", "raise")[action]
 
+    @staticmethod
+    def info(state: pyspiel.State, seat: int) -> dict[str, str]:
+        """The fields of OpenSpiel's information-state string (Private, Public, Pot, Round1, Round2, ...)."""
+        return dict(re.findall(r"\[(\w+\d?):? ?([^\]]*)\]", state.information_state_string(seat)))
+
     def observation(self, state: pyspiel.State, seat: int) -> str:
         """The card, the public card and whether it pairs the card (the one comparison the rules turn on,
         said outright as a poker table would), the pot and both rounds' betting. The stacks are left out:
         they follow from the betting, and 100 chips never run out in Leduc's at most 13 a player."""
-        info = dict(re.findall(r"\[(\w+\d?):? ?([^\]]*)\]", state.information_state_string(seat)))
+        info = self.info(state, seat)
         card = int(info["Private"]) // 2
-        public = int(info["Public"]) // 2 if "Public" in info else None
+        public = int(info["Public"]) // 2 if info.get("Public") else None
         shown = ("not shown yet" if public is None
                  else f"{LEDUC_RANKS[public]} ({'a pair with yours' if public == card else 'no pair'})")
         words = {"0": "fold", "1": "call", "2": "raise"}
