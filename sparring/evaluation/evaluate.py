@@ -321,7 +321,8 @@ def print_eval(rows: list[dict[str, Any]], console=None) -> None:
     for row in rows:
         if row.get("metric") == "exploitability":
             cfr = f", CFR {row['cfr']:.4f}" if row.get("cfr") is not None else ""
-            always = f", always {row['always_move']} where legal {row['always']:.4f}" if "always" in row else ""
+            always = (f", always {row['always_move']} where legal {row['always']:.4f}"
+                      if "always" in row else "")  # eval.jsonl rows written before this reference have none
             console.print(f"[bold]{row['game']}[/bold] exploitability of {row['player']} ({row['mode']}): "
                           f"[bold]{row['value']:.4f}[/bold] (NashConv {row['nash_conv']:.4f}); "
                           f"reference: uniform random {row['uniform']:.4f}{always}{cfr}, Nash 0")

@@ -4,7 +4,10 @@ The "old" log-probs are the learner's own first-epoch forward pass, detached (sa
 kernels, no extra pass), so the PPO ratio is exactly 1 on the first epoch; the sampling
 log-probs recorded at generation time are kept for a drift diagnostic. A model with dropout
 (``lora_dropout > 0``) learns through it, but its old log-probs, like the reference's and the
-magnet's, are the policy as it samples: a no-grad pass of their own in eval mode.
+magnet's, are the policy as it samples: a no-grad pass of their own in eval mode. Under
+``algo.minibatches`` a later part's first-epoch pass comes after the earlier parts' updates, so its
+ratio is 1 against the policy as it stands, and the truncated importance weights (learner over
+sampler) correct its gradient for the distance the earlier updates moved it.
 
 Regularisers (`sparring.training.regularisers`): an entropy bonus per token, and the magnet KL
 over each sample's legal answers, the magnet's answer log-probs computed once per step.
