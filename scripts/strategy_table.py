@@ -57,10 +57,9 @@ def leduc_group(state) -> tuple[str, str, str]:
     round_ = info["Round"]
     bets = info[f"Round{round_}"].split()
     faced = "faces a raise" if bets and bets[-1] == "2" else "no raise to face"
-    card = int(info["Private"]) // 2
-    if round_ == "1":
+    card, public = LeducView.ranks(state, state.current_player())
+    if public is None:
         return round_, faced, LEDUC_RANKS[card]
-    public = int(info["Public"]) // 2
     return round_, faced, "pair" if card == public else ("higher card" if card > public else "lower card")
 
 

@@ -93,13 +93,18 @@ class LeducView(SeatView):
         """The fields of OpenSpiel's information-state string (Private, Public, Pot, Round1, Round2, ...)."""
         return dict(re.findall(r"\[(\w+\d?):? ?([^\]]*)\]", state.information_state_string(seat)))
 
+    @classmethod
+    def ranks(cls, state: pyspiel.State, seat: int) -> tuple[int, int | None]:
+        """The seat's card and the public card as ranks (0 = Jack, 1 = Queen, 2 = King; None: not shown yet)."""
+        info = cls.info(state, seat)
+        return int(info["Private"]) // 2, int(info["Public"]) // 2 if info.get("Public") else None
+
     def observation(self, state: pyspiel.State, seat: int) -> str:
         """The card, the public card and whether it pairs the card (the one comparison the rules turn on,
         said outright as a poker table would), the pot and both rounds' betting. The stacks are left out:
         they follow from the betting, and 100 chips never run out in Leduc's at most 13 a player."""
         info = self.info(state, seat)
-        card = int(info["Private"]) // 2
-        public = int(info["Public"]) // 2 if info.get("Public") else None
+        card, public = self.ranks(state, seat)
         shown = ("not shown yet" if public is None
                  else f"{LEDUC_RANKS[public]} ({'a pair with yours' if public == card else 'no pair'})")
         words = {"0": "fold", "1": "call", "2": "raise"}
