@@ -103,3 +103,13 @@ def test_strategy_table_groups_leduc_states_by_round_raise_and_hand():
     assert script.leduc_group(engine_play("leduc_poker", [0, 4, "call", "call", 1, "raise"])) == (
         "2", "faces a raise", "higher card")  # player_1's King over the public Jack
     assert script.leduc_group(engine_play("leduc_poker", [0, 4, "call", "call", 1])) == ("2", "no raise to face", "pair")
+
+
+def test_strategy_table_summary_on_kuhn_is_a_one_line_error():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "strategy_table.py"
+    done = subprocess.run([sys.executable, str(script), "default", "--summary"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--game leduc_poker" in done.stderr.strip().splitlines()[-1]
