@@ -153,11 +153,13 @@ class RolloutConfig:
 class AlgoConfig:
     """How outcomes become advantages and advantages become a loss."""
 
-    advantage: Literal["rae", "mars", "grpo", "trr"] = option(
+    advantage: Literal["rae", "mars", "grpo", "trr", "exact"] = option(
         "rae",
         'Advantage estimator: "rae" = return minus an EMA baseline per (game, role) (SPIRAL); '
         '"mars" = turn-level reward-to-go normalised per agent; "grpo" = group-relative normalisation; '
-        '"trr" = returns normalised per (game, task type, role) (Absolute Zero\'s TRR++).',
+        '"trr" = returns normalised per (game, task type, role) (Absolute Zero\'s TRR++); "exact" = Q(s, a) - V(s) '
+        'from the whole game tree under the current policy, no sampling noise (Kuhn and Leduc poker, pure '
+        'self-play on the legal moves; the policy is scored at every information state each step).',
     )
     rae_decay: float = option(0.95, "RAE baseline EMA decay: b <- rae_decay * b + (1 - rae_decay) * return.")
     rae_baseline: Literal["pre", "post"] = option(
@@ -166,9 +168,10 @@ class AlgoConfig:
     drop_zero_advantage: bool = option(
         True, "Drop turn samples whose advantage is exactly zero before the learner step (not under a magnet or "
               "entropy bonus: those act on every turn).")
-    loss: Literal["ppo", "reinforce", "sppo", "dpo", "ipo", "inpo"] = option(
+    loss: Literal["ppo", "reinforce", "all_actions", "sppo", "dpo", "ipo", "inpo"] = option(
         "ppo", 'Policy loss: "ppo" = clipped importance-ratio objective; "reinforce" = advantage-weighted '
-               'log-likelihood; preference losses over the answers of one prompt (the preference game): "sppo" = '
+               'log-likelihood; "all_actions" = -sum_a pi(a|s) A(s, a) over each decision\'s legal answers, the '
+               'policy gradient summed over every move instead of the sampled one (needs advantage=exact); preference losses over the answers of one prompt (the preference game): "sppo" = '
                'square loss toward the win probability, "dpo" = logistic pair loss (SPIN with preference.opponent=data), '
                '"ipo" = square pair loss, "inpo" = online IPO toward the Nash policy (sparring.training.losses).'
     )
@@ -227,7 +230,7 @@ class AlgoConfig:
     @property
     def reads_legal_answers(self) -> bool:
         """Whether the learner scores each turn's legal answers (the magnet KL, the renormaliser)."""
-        return self.magnet != "none" or self.renormalise
+        return self.magnet != "none" or self.renormalise or self.loss == "all_actions"
 
 
 @dataclass
@@ -511,6 +514,13 @@ class Config:
         if self.preference.samples < 2 or self.preference.gap_items < 1:
             raise ConfigError(f"preference needs samples >= 2 and gap_items >= 1 (got {self.preference.samples}, "
                               f"{self.preference.gap_items})")
+        if algo.loss == "all_actions" and (algo.advantage != "exact" or algo.kl_coef or algo.entropy_coef):
+            raise ConfigError("algo.loss=all_actions weighs every legal move by its exact advantage: it needs "
+                              "algo.advantage=exact, and takes no kl_coef or entropy_coef (regularise with algo.magnet)")
+        if algo.advantage == "exact" and (self.rollout.moves != "legal" or self.rollout.opponent != "self"
+                                          or self.pool.rule != "latest" or ray.mode == "async"):
+            raise ConfigError("algo.advantage=exact values every seat playing the current policy on its legal moves: "
+                              "it needs rollout.moves=legal, rollout.opponent=self, pool.rule=latest and ray.mode=sync")
         if self.algo.advantage == "grpo" and self.rollout.group_size < 2 and "preference" not in self.games.names:
             raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches "
                               "(the preference game's answers to one prompt are a group of their own): "

@@ -13,6 +13,8 @@ ordered by seat trajectory (first appearance in the input), turns by ``turn_inde
   group (Dr. GRPO with ``scale=False``: no division). A group is (game, group key, role): seats
   of different roles are never compared, so in zero-sum self-play the better player_0 of a
   group gets a positive advantage even though player_0's and player_1's returns cancel.
+* ``exact`` -- the advantage each sample already carries: ``Q(s, a) - V(s)`` read off the game tree
+  under the current policy (`sparring.training.exact`, set by the trainer); only ordered here.
 * ``trr``  -- Absolute Zero's task-relative REINFORCE++: ``A = (R - mean) / (std + eps)`` over
   the seat returns of the batch with the same (game, task, role); samples without a task are
   grouped by (game, role).
@@ -204,6 +206,11 @@ def trr_advantages(
     return [dataclasses.replace(t, advantage=seat_adv[k]) for k, ts in seats.items() for t in ts]
 
 
+def exact_advantages(samples: Sequence[TurnSample], state: None = None) -> list[TurnSample]:
+    """The advantages the samples carry (exact action values, set by the trainer), in seat order."""
+    return [dataclasses.replace(t) for turns in _seats(samples).values() for t in turns]
+
+
 Estimator = Callable[..., list[TurnSample]]
 
 ESTIMATORS: dict[str, Estimator] = {
@@ -211,6 +218,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "mars": mars_advantages,
     "grpo": grpo_advantages,
     "trr": trr_advantages,
+    "exact": exact_advantages,
 }
 
 

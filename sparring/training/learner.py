@@ -32,7 +32,7 @@ import torch
 from sparring.config import PREFERENCE_LOSSES
 from sparring.logprobs import CompletionLogprobs, PassSize, answer_logprobs, answer_totals, completion_logprobs, split_rows
 from sparring.model import eval_mode, has_dropout
-from sparring.training.losses import policy_loss, preference_loss, preference_terms
+from sparring.training.losses import all_actions_loss, policy_loss, preference_loss, preference_terms
 from sparring.training.metrics import Stopwatch
 from sparring.training.adapters import opponent_adapter
 from sparring.training.regularisers import answer_kl, coefficient
@@ -52,6 +52,7 @@ class LearnerSample:
     legal_answers: list[list[int]] = field(default_factory=list)  # each legal move's answer tokens (magnet KL)
     group: int = -1  # preference losses: the prompt whose answers this one is ranked with
     preference: tuple[float, ...] = ()  # its row of the group's preference matrix, P(this > answer j)
+    answer_advantages: list[float] = field(default_factory=list)  # algo.advantage=exact: each legal answer's Q - V
 
 
 def truncated_is_weights(learner: torch.Tensor, sampler: torch.Tensor, mask: torch.Tensor, cap: float
@@ -261,8 +262,9 @@ class Learner:
             for i, chunk in enumerate(part, start=first):
                 out, normaliser, answer_logps = self._policy_forward(
                     chunk, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0,
-                    with_answers=bool(magnet_coef))
+                    with_answers=bool(magnet_coef) or self.algo.loss == "all_actions")
                 logp, ent, mask = out.logprobs, out.entropy, out.mask
+                all_actions = self.algo.loss == "all_actions"
                 if epoch == 0:
                     if not own_old:
                         old.append(logp.detach())
@@ -276,15 +278,19 @@ class Learner:
                     capped_sum += capped
                 weight = (float(mask.sum()) / max(1, part_tokens) if self.algo.aggregation == "token_mean"
                           else len(chunk) / part_samples)
-                loss, terms = policy_loss(
-                    logp, old[i], torch.tensor([s.advantage for s in chunk], device=self.device), mask,
-                    kind=self.algo.loss, clip=self.algo.clip, dual_clip=self.algo.dual_clip,
-                    ref_logprobs=ref[i] if ref else None, kl_coef=self.algo.kl_coef,
-                    entropy=ent if entropy_coef else None, entropy_coef=entropy_coef,
-                    aggregation=self.algo.aggregation, constant_length=self.algo.constant_length,
-                    token_weights=is_weights[i],
-                )
-                loss = loss * weight  # the chunk's share of its part's policy loss
+                if all_actions:  # a mean over the part's decisions, like the magnet term
+                    loss = all_actions_loss(answer_logps, [s.answer_advantages for s in chunk]) / part_samples
+                    terms = {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 1.0}
+                else:
+                    loss, terms = policy_loss(
+                        logp, old[i], torch.tensor([s.advantage for s in chunk], device=self.device), mask,
+                        kind=self.algo.loss, clip=self.algo.clip, dual_clip=self.algo.dual_clip,
+                        ref_logprobs=ref[i] if ref else None, kl_coef=self.algo.kl_coef,
+                        entropy=ent if entropy_coef else None, entropy_coef=entropy_coef,
+                        aggregation=self.algo.aggregation, constant_length=self.algo.constant_length,
+                        token_weights=is_weights[i],
+                    )
+                    loss = loss * weight  # the chunk's share of its part's policy loss
                 if magnet_coef:  # a mean over the part's samples, whatever the chunks and their tokens
                     kl = self._magnet_kl(answer_logps, magnet[i])
                     loss = loss + magnet_coef * kl / part_samples

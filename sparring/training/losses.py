@@ -124,6 +124,14 @@ def policy_loss(
     return loss, stats
 
 
+def all_actions_loss(answer_logps: list[torch.Tensor], advantages: list[list[float]]) -> torch.Tensor:
+    """Summed over decisions: ``-sum_a pi(a) A(a)``, ``pi`` the softmax of a decision's legal answers'
+    log-probs ``[K]`` and ``A`` their advantages. Its gradient is the expectation over the move of the
+    sampled policy gradient ``-A(a) grad log pi(a)``: the same direction without the draw's noise."""
+    terms = [-(torch.softmax(lp, 0) * lp.new_tensor(adv)).sum() for lp, adv in zip(answer_logps, advantages) if adv]
+    return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
 def preference_loss(
     kind: Literal["sppo", "dpo", "ipo", "inpo"],
     logratio: torch.Tensor,

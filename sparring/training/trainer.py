@@ -48,6 +48,7 @@ from sparring.players.rollout import PlayedMatch
 from sparring.progress import progress_bar
 from sparring.training.advantages import RAEBaselines, TurnSample, estimate_advantages
 from sparring.training.curriculum import Curriculum, arm_rewards, game_arms
+from sparring.training.exact import ExactAdvantages
 from sparring.training.learner import ITERATE_ADAPTER, MAGNET_ADAPTER, Learner, LearnerSample
 from sparring.training.metrics import MetricsLog, Stopwatch
 from sparring.training.policy import build_policy
@@ -73,13 +74,15 @@ def make_runner(cfg: Config, games: dict[str, LanguageGame]) -> Any:
 
 
 def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[int]] | None = None,
-                 keep: Callable[[Turn], bool] | None = None) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
+                 keep: Callable[[Turn], bool] | None = None, exact: ExactAdvantages | None = None
+                 ) -> tuple[list[TurnSample], dict[tuple, LearnerSample]]:
     """One trajectory per learning seat (or per scored part of it, `Match.scored_turns`: a task
     game's solver attempts): the advantage view and the token view of every LM turn.
 
     With ``answers(answer_format, move, legal_moves) -> token ids`` each learner sample also carries the tokens
     of every legal move's answer at its turn (what the magnet KL compares). ``keep(turn)`` false
-    leaves a turn out (turn phases: only the current phase's turns train).
+    leaves a turn out (turn phases: only the current phase's turns train). With `exact`, each sample
+    carries its exact advantage, and every legal answer's (``answer_advantages``).
     """
     samples, tokens = [], {}
     ids: dict[tuple[int, int, int], int] = {}  # (match index, seat, trajectory index) -> match_id of its samples
@@ -88,19 +91,25 @@ def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[i
             for j, (scored, ret) in enumerate(pm.match.scored_turns(seat)):
                 role = pm.match.trajectory_role(seat, scored)
                 match_id = ids.setdefault((index, seat, j), len(ids))  # seats may share a role (spy: civilians)
-                turns = [t for t in scored if "completion_ids" in t.extra and (keep is None or keep(t))]
-                for k, turn in enumerate(turns):
+                values = exact.seat_advantages(pm.match, seat) if exact else [{}] * len(scored)
+                if len(values) != len(scored):
+                    raise SparringError(f"algo.advantage=exact: seat {seat} of a {pm.spec.game.name} match made "
+                                        f"{len(values)} decisions but played {len(scored)} turns")
+                turns = [(t, v) for t, v in zip(scored, values) if "completion_ids" in t.extra and (keep is None or keep(t))]
+                for k, (turn, value) in enumerate(turns):
                     last = k == len(turns) - 1
                     samples.append(TurnSample(
                         game=pm.spec.game.name, role=role, match_id=match_id, turn_index=k,
                         num_tokens=len(turn.extra["completion_ids"]), reward=ret if last else 0.0,
-                        seat_return=ret, group=str(pm.spec.meta["group"]), task=pm.match.task))
+                        seat_return=ret, group=str(pm.spec.meta["group"]), task=pm.match.task,
+                        advantage=value.get(turn.move, 0.0)))
                     legal = []
                     if answers:
                         moves = turn.extra["legal_moves"]
                         legal = [answers(pm.match.rules.answer_format, m, moves) for m in moves]
                     tokens[(match_id, role, k)] = LearnerSample(
-                        turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0, legal)
+                        turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0, legal,
+                        answer_advantages=[value[m] for m in turn.extra["legal_moves"]] if value else [])
     return samples, tokens
 
 
@@ -113,7 +122,7 @@ def score_samples(cfg: Config, samples: list[TurnSample], baselines: RAEBaseline
     dropping those turns would leave nothing to pull it back toward the magnet.
     """
     options = {"rae": {"baseline": cfg.algo.rae_baseline}, "grpo": {"scale": cfg.algo.grpo_scale},
-               "mars": {}, "trr": {}}[cfg.algo.advantage]
+               "mars": {}, "trr": {}, "exact": {}}[cfg.algo.advantage]
     scored = estimate_advantages(cfg.algo.advantage, samples, baselines, **options)
     # Arms are seats; a game that deals roles per match (spy) keys samples by role, which maps to no
     # one seat: its arms keep their values (SEC then draws them uniformly).
@@ -251,7 +260,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
 
             # 2. Advantages: one trajectory per learning seat, baselines per (game, role).
             #    The curriculum's arm rewards see every sample, zero advantages included.
-            samples, tokens = turn_samples(played, answers, phases.keeps if phases else None)
+            #    Exact advantages instead read the game tree under the policy that played.
+            with watch("action_values"):
+                exact = ExactAdvantages(policy, list(games), match_rules(cfg)) if cfg.algo.advantage == "exact" else None
+            samples, tokens = turn_samples(played, answers, phases.keeps if phases else None, exact)
             with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
             if iterate:  # preference losses: every answer, ranked within its prompt's group
@@ -285,7 +297,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             metrics = {
                 **rollout_metrics(played), **advantage_metrics(with_adv, baselines), **learned,
                 **pool.metrics(), **curriculum.metrics(), **game_metrics(games, played),
-                **(phases.metrics() if phases else {}),
+                **(phases.metrics() if phases else {}), **(exact.metrics() if exact else {}),
                 "matches": len(played), "samples": len(batch),
                 "response_length": sum(len(t.completion_ids) for t in tokens.values()) / max(1, len(tokens)),
                 "rollout_tokens_per_s": rollouts.tokens / rollouts.seconds,

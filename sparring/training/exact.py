@@ -1,0 +1,55 @@
+"""Exact advantages (``algo.advantage: exact``): each sampled decision's ``Q(s, a) - V(s)`` read off the game
+tree under the policy that played it, instead of a noisy return.
+
+Each step, before the learner moves the weights, the policy's probabilities of the legal moves are scored at
+every information state of each game (the exploitability scorer's table) and one tree walk turns them into
+action values (`sparring.evaluation.action_values`). A match's decisions are then found by replaying its action
+history. Every seat must be the policy (pure self-play), since the values assume it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sparring.errors import SparringError
+from sparring.evaluation.action_values import action_values, decision_states
+from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability, lm_policy
+from sparring.games.base import MatchRules, Match
+
+
+class ExactAdvantages:
+    """The current policy's action values on each game of a step, and the advantages of a match's decisions."""
+
+    def __init__(self, player: Any, games: list[str], rules: MatchRules):
+        self.tables = {}
+        for name in games:
+            if name not in EXPLOITABILITY_GAMES:
+                raise SparringError(f"algo.advantage=exact walks the whole game tree: it supports "
+                                    f"{', '.join(EXPLOITABILITY_GAMES)}, not {name}")
+            policy = lm_policy(name, player, mode="likelihood", rules=rules)
+            policy.precompute()
+            self.tables[name] = (policy, action_values(policy.game, policy))
+
+    def seat_advantages(self, match: Match, seat: int) -> list[dict[str, float]]:
+        """For each decision of `seat` in `match`, in order: every legal move's ``Q(s, move) - V(s)``."""
+        policy, values = self.tables[match.game.name]
+        view = match.game.view
+        out = []
+        for player, key, state in decision_states(policy.game, match.state.history()):
+            if player != seat:
+                continue
+            q = values[key]
+            v = sum(p * q[a] for a, p in policy.cache[key].items())
+            out.append({view.move_name(state, a): q[a] - v for a in state.legal_actions()})
+        return out
+
+    def metrics(self) -> dict[str, float]:
+        """Per game: the exact exploitability of the policy that played this step (its table is already
+        scored), and how far from indifferent it is, the mean over information states of the most a change
+        at that state alone gains, ``max_a Q(s, a) - V(s)`` (0 at an equilibrium that reaches every state)."""
+        out = {}
+        for name, (policy, values) in self.tables.items():
+            gaps = [max(q.values()) - sum(p * q[a] for a, p in policy.cache[key].items()) for key, q in values.items()]
+            out[f"deviation_gain/{name}"] = sum(gaps) / len(gaps)
+            out[f"played_exploitability/{name}"] = exploitability(policy.game, policy)
+        return out

@@ -1,0 +1,143 @@
+"""Exact action values and the self-play update that reads them (`algo.advantage: exact`, `algo.loss: all_actions`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyspiel
+import pytest
+import torch
+from open_spiel.python import policy as policy_lib
+from open_spiel.python.algorithms.expected_game_score import policy_value
+
+from sparring.config import ConfigError, load_config
+from sparring.errors import SparringError
+from sparring.evaluation.action_values import action_values, decision_states
+from sparring.games import make_game
+from sparring.games.base import EVALUATION_RULES
+from sparring.players.lm import LMPlayer
+from sparring.training.exact import ExactAdvantages
+from sparring.training.losses import all_actions_loss
+
+
+def random_policy(engine: pyspiel.Game, seed: int) -> policy_lib.TabularPolicy:
+    rng = np.random.default_rng(seed)
+    tabular = policy_lib.TabularPolicy(engine)
+    for row, legal in zip(tabular.action_probability_array, tabular.legal_actions_mask):
+        weights = rng.random(len(row)) * legal
+        row[:] = weights / weights.sum()
+    return tabular
+
+
+def test_kuhn_action_values_under_the_uniform_policy():
+    """Worked by hand: holding the Jack, opening with a pass loses 1.25 on average (the opponent bets half the
+    time, and then half the time we fold, -1, or call, -2); a bet loses 0.5 (+1 if it folds, -2 if it calls).
+    Facing a bet, the King calls for +2 and the Queen breaks even against a uniform bettor."""
+    engine = pyspiel.load_game("kuhn_poker")
+    q = action_values(engine, policy_lib.UniformRandomPolicy(engine))
+    assert len(q) == 12
+    assert q["0"] == pytest.approx({0: -1.25, 1: -0.5})
+    assert q["2b"] == pytest.approx({0: -1.0, 1: 2.0})
+    assert q["1pb"] == pytest.approx({0: -1.0, 1: 0.0})
+
+
+@pytest.mark.parametrize("game", ["kuhn_poker", "leduc_poker"])
+def test_the_first_decisions_values_add_up_to_the_games_value(game):
+    """Each private card dealt to the first player, weighted by its chance, of sum_a pi(a|s) Q(s, a): the value
+    OpenSpiel computes for the whole game under a random policy (one that reaches every state unevenly)."""
+    engine = pyspiel.load_game(game)
+    policy = random_policy(engine, seed=3)
+    q = action_values(engine, policy)
+    root = engine.new_initial_state()
+    value = 0.0
+    for card, chance in root.chance_outcomes():
+        dealt = root.child(card)
+        while dealt.is_chance_node():  # the second player's card: the first player's state does not see it
+            dealt = dealt.child(dealt.chance_outcomes()[0][0])
+        probs = policy.action_probabilities(dealt)
+        value += chance * sum(p * q[dealt.information_state_string(0)][a] for a, p in probs.items())
+    expected = policy_value(engine.new_initial_state(), [policy, policy])[0]
+    assert value == pytest.approx(expected, abs=1e-9)
+    assert abs(expected) > 1e-3  # a value that says something
+
+
+def test_decision_states_replay_a_history():
+    engine = pyspiel.load_game("kuhn_poker")
+    decisions = decision_states(engine, [2, 0, 0, 1, 1])  # King and Jack dealt; pass, bet, call
+    assert [(seat, key) for seat, key, _ in decisions] == [(0, "2"), (1, "0p"), (0, "2pb")]
+    assert decisions[2][2].legal_actions() == [0, 1]
+
+
+def all_actions_logits():
+    torch.manual_seed(0)
+    return [torch.randn(3, requires_grad=True), torch.randn(2, requires_grad=True)]
+
+
+def test_all_actions_gradient_is_the_expected_sampled_policy_gradient():
+    advantages = [[0.5, -1.0, 2.0], [-0.25, 0.75]]
+    logits = all_actions_logits()
+    loss = all_actions_loss(logits, advantages)
+    loss.backward()
+    reference = all_actions_logits()
+    for lp, adv in zip(reference, advantages):
+        pi = torch.softmax(lp, 0).detach()
+        for a, value in enumerate(adv):  # E_a[-A(a) grad log pi(a)]
+            (-pi[a] * value * torch.log_softmax(lp, 0)[a]).backward()
+    for got, want in zip(logits, reference):
+        assert torch.allclose(got.grad, want.grad, atol=1e-6)
+    value = sum(-(torch.softmax(lp, 0) * torch.tensor(adv)).sum() for lp, adv in zip(reference, advantages))
+    assert float(loss.detach()) == pytest.approx(float(value.detach()))
+
+
+def test_exact_advantages_of_a_kuhn_match_are_centred_on_the_policy(tiny):
+    """Every decision's advantages weigh to 0 under the policy that played, and equal Q - V of the table."""
+    player = LMPlayer(*tiny, moves="legal")
+    exact = ExactAdvantages(player, ["kuhn_poker"], EVALUATION_RULES)
+    policy, q = exact.tables["kuhn_poker"]
+    match = make_game("kuhn_poker").new_match(5, EVALUATION_RULES)
+    for move in ("pass", "bet", "call"):
+        match.state.apply_action({"pass": 0, "bet": 1, "call": 1}[move])
+    advantages = exact.seat_advantages(match, 0)
+    assert len(advantages) == 2 and len(exact.seat_advantages(match, 1)) == 1
+    for (seat, key, _), adv in zip([d for d in decision_states(policy.game, match.state.history()) if d[0] == 0],
+                                   advantages):
+        probs = policy.cache[key]
+        assert sum(probs[a] * adv[name] for a, name in enumerate(("pass", "bet"))) == pytest.approx(0, abs=1e-9)
+        assert adv["bet"] - adv["pass"] == pytest.approx(q[key][1] - q[key][0])
+    metrics = exact.metrics()
+    assert 0 < metrics["played_exploitability/kuhn_poker"] < 2  # the tiny model's policy, exactly
+    assert metrics["deviation_gain/kuhn_poker"] > 0
+
+
+def test_exact_advantages_need_a_game_small_enough_to_walk(tiny):
+    with pytest.raises(SparringError, match="supports kuhn_poker, leduc_poker, not tic_tac_toe"):
+        ExactAdvantages(LMPlayer(*tiny, moves="legal"), ["tic_tac_toe"], EVALUATION_RULES)
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["algo.advantage=exact"], "rollout.moves=legal"),
+    (["algo.advantage=exact", "rollout.moves=legal", "rollout.opponent=random"], "rollout.opponent=self"),
+    (["algo.loss=all_actions", "rollout.moves=legal"], "needs algo.advantage=exact"),
+    (["algo.loss=all_actions", "algo.advantage=exact", "rollout.moves=legal", "algo.entropy_coef=0.1"], "entropy_coef"),
+])
+def test_config_errors_name_the_setting(overrides, words):
+    with pytest.raises(ConfigError, match=words):
+        load_config(None, overrides)
+
+
+def test_an_exact_all_actions_run_logs_the_played_policys_exploitability_and_learns(tmp_path):
+    import json
+
+    from sparring.training.trainer import train
+
+    cfg = load_config(None, ["model.name=tiny", "games.names=[kuhn_poker]", "rollout.moves=legal",
+                             "rollout.turns_per_step=16", "rollout.concurrency=8", "trainer.steps=2",
+                             "algo.advantage=exact", "algo.loss=all_actions", "algo.magnet=uniform",
+                             "algo.magnet_coef=0.1", "trainer.lr=0.01", f"trainer.run_dir={tmp_path}/run"])
+    train(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    first, second = (row["played_exploitability/kuhn_poker"] for row in rows)
+    assert first != second  # the update moved the policy the second step played
+    assert all(math.isfinite(row["grad_norm"]) and row["grad_norm"] > 0 for row in rows)
