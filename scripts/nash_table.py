@@ -10,8 +10,12 @@ policy when the run kept one), the first measured step at which each was at most
 (`sparring eval RUN_DIR/checkpoints/step_000240/average --opponents random cfr --matches 64`),
 and its exact expected return against them from RUN_DIR/league/league_exact.json when there is one
 (`sparring league RUN_DIR --exact --fixed random cfr lm:RUN_DIR/checkpoints/step_000240/average`).
+Under `algo.advantage: exact` the policy that played each step is measured every step
+(`played_exploitability`: at step s, the policy after step s - 1's update): its last and lowest
+value and the first step at or below `--below`.
 With `--profile`, a second table: each run's mean seconds a step in generation (or legal-move
-scoring), the learner and exact exploitability, the whole step, and its mean samples a step.
+scoring), the exact action values, the learner and exact exploitability, the whole step, and its
+mean samples a step.
 """
 
 from __future__ import annotations
@@ -73,8 +77,8 @@ def profile(run: Path, rows: list[dict]) -> str:
     def mean(key: str) -> float:
         return sum(row.get(key, 0.0) for row in rows) / len(rows)
 
-    return (f"| {run.name} | {mean('time/generation'):.1f} | {mean('time/learner'):.1f} | {mean('time/evaluation'):.1f} "
-            f"| {mean('time/step'):.1f} | {mean('samples'):.0f} |")
+    return (f"| {run.name} | {mean('time/generation'):.1f} | {mean('time/action_values'):.1f} | {mean('time/learner'):.1f} "
+            f"| {mean('time/evaluation'):.1f} | {mean('time/step'):.1f} | {mean('samples'):.0f} |")
 
 
 def main() -> None:
@@ -86,8 +90,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also the mean seconds a step per phase")
     args = parser.parse_args()
     print(f"| run | seed | magnet | minutes | at step {args.at}: last iterate / average | exploitability: last | best "
-          f"| average policy: last | best | first <= {args.below:g}: last iterate / average | average vs random: 64 matches | exact | average vs cfr: 64 matches | exact |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          f"| average policy: last | best | first <= {args.below:g}: last iterate / average | average vs random: 64 matches | exact | average vs cfr: 64 matches | exact "
+          f"| played policy (every step): last | best | first <= {args.below:g} |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in args.runs:
         cfg = load_config(run / "config.yaml")
         rows = read_jsonl(run / "metrics.jsonl")
@@ -95,14 +100,16 @@ def main() -> None:
         magnet = "none" if cfg.algo.magnet == "none" else f"{cfg.algo.magnet} {cfg.algo.magnet_coef:g}"
         last, best = exploitability(rows, f"exploitability/{args.game}")
         avg_last, avg_best = exploitability(rows, f"exploitability_average/{args.game}")
+        played_last, played_best = exploitability(rows, f"played_exploitability/{args.game}")
         print(f"| {run.name} | {cfg.trainer.seed} | {magnet} | {rows[-1]['wall_time'] / 60:.1f} "
               f"| {at_step(rows, args.game, args.at)} | {last} | {best} "
               f"| {avg_last} | {avg_best} | {first_below(rows, f'exploitability/{args.game}', args.below)} / "
               f"{first_below(rows, f'exploitability_average/{args.game}', args.below)} | {against(evals, 'random')} | {exact_against(run, 'random')} "
-              f"| {against(evals, 'cfr')} | {exact_against(run, 'cfr')} |")
+              f"| {against(evals, 'cfr')} | {exact_against(run, 'cfr')} | {played_last} | {played_best} "
+              f"| {first_below(rows, f'played_exploitability/{args.game}', args.below)} |")
     if args.profile:
-        print("\n| run | generation / scoring s | learner s | exploitability s | step s | samples |")
-        print("|---|---|---|---|---|---|")
+        print("\n| run | generation / scoring s | action values s | learner s | exploitability s | step s | samples |")
+        print("|---|---|---|---|---|---|---|")
         for run in args.runs:
             print(profile(run, read_jsonl(run / "metrics.jsonl")))
 

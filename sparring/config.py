@@ -161,6 +161,10 @@ class AlgoConfig:
         'from the whole game tree under the current policy, no sampling noise (Kuhn and Leduc poker, pure '
         'self-play on the legal moves; the policy is scored at every information state each step).',
     )
+    exact_states: Literal["played", "all"] = option(
+        "played", 'Under advantage=exact, the decisions the learner trains on: "played" = those of the step\'s matches '
+                  '(each state as often as self-play reaches it); "all" = every information state once, each weighted '
+                  'the same (full width: a rarely reached state learns as fast as the first bet; needs loss=all_actions).')
     rae_decay: float = option(0.95, "RAE baseline EMA decay: b <- rae_decay * b + (1 - rae_decay) * return.")
     rae_baseline: Literal["pre", "post"] = option(
         "pre", 'RAE baseline subtracted: "pre" = before this batch updates it, "post" = after.'
@@ -240,6 +244,9 @@ class TrainerConfig:
     steps: int = option(20, "Learner steps to run.")
     lr: float = option(1e-4, "Optimiser learning rate.")
     weight_decay: float = option(0.0, "Optimiser weight decay.")
+    adam_beta1: float = option(
+        0.9, "AdamW's momentum: the decay of its running mean of gradients. In self-play the gradient rotates as the "
+             "opponent (the policy itself) moves, and momentum carries the policy on along an old direction; 0 = none.")
     max_grad_norm: float = option(1.0, "Clip the global gradient norm to this value at every learner step.")
     micro_batch: int = option(8, "Turn samples per forward/backward pass; gradients accumulate over the step.")
     micro_batch_tokens: int = option(
@@ -487,6 +494,8 @@ class Config:
             raise ConfigError(f"curriculum.phase_steps must be at least 1, got {self.curriculum.phase_steps}")
         if self.rollout.shards < 1:
             raise ConfigError(f"rollout.shards must be at least 1, got {self.rollout.shards}")
+        if not 0 <= self.trainer.adam_beta1 < 1:
+            raise ConfigError(f"trainer.adam_beta1 must be in [0, 1), got {self.trainer.adam_beta1}")
         if self.trainer.micro_batch < 1 or self.trainer.micro_batch_tokens < 0:
             raise ConfigError(f"trainer needs micro_batch >= 1 and micro_batch_tokens >= 0 (got "
                               f"{self.trainer.micro_batch}, {self.trainer.micro_batch_tokens})")
@@ -514,6 +523,9 @@ class Config:
         if self.preference.samples < 2 or self.preference.gap_items < 1:
             raise ConfigError(f"preference needs samples >= 2 and gap_items >= 1 (got {self.preference.samples}, "
                               f"{self.preference.gap_items})")
+        if algo.exact_states == "all" and (algo.advantage != "exact" or algo.loss != "all_actions"):
+            raise ConfigError("algo.exact_states=all trains on every information state's legal answers: it needs "
+                              "algo.advantage=exact and algo.loss=all_actions")
         if algo.loss == "all_actions" and (algo.advantage != "exact" or algo.kl_coef or algo.entropy_coef):
             raise ConfigError("algo.loss=all_actions weighs every legal move by its exact advantage: it needs "
                               "algo.advantage=exact, and takes no kl_coef or entropy_coef (regularise with algo.magnet)")

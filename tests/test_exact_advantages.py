@@ -141,3 +141,51 @@ def test_an_exact_all_actions_run_logs_the_played_policys_exploitability_and_lea
     first, second = (row["played_exploitability/kuhn_poker"] for row in rows)
     assert first != second  # the update moved the policy the second step played
     assert all(math.isfinite(row["grad_norm"]) and row["grad_norm"] > 0 for row in rows)
+
+
+def test_adam_beta1_reaches_the_optimiser_and_is_checked(tmp_path):
+    from sparring.training.learner import Learner
+    from sparring.training.policy import build_policy
+
+    cfg = load_config(None, ["model.name=tiny", "model.lora_r=4", "trainer.adam_beta1=0", f"trainer.run_dir={tmp_path}"])
+    model, _ = build_policy(cfg.model)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    assert learner.optimizer.param_groups[0]["betas"] == (0.0, 0.999)
+    with pytest.raises(ConfigError, match="adam_beta1"):
+        load_config(None, ["trainer.adam_beta1=1"])
+
+
+def test_full_width_samples_cover_every_kuhn_state_once_with_centred_advantages(tiny):
+    """algo.exact_states=all: one sample per information state (Kuhn's 12 read as 12 prompts), its legal
+    answers those the learner scores, its answer advantages Q - V of the table, weighing to 0 under the policy."""
+    from sparring.games.templates import answer_ids
+
+    player = LMPlayer(*tiny, moves="legal")
+    exact = ExactAdvantages(player, ["kuhn_poker"], EVALUATION_RULES, keep=True)
+    policy, q = exact.tables["kuhn_poker"]
+    samples = exact.state_samples()
+    assert len(samples) == 12 and len({tuple(s.prompt_ids) for s in samples}) == 12
+    by_prompt = {}
+    for state in policy.information_states():
+        obs = exact_observation(policy, state)
+        by_prompt[tuple(player_prompt(player, obs))] = (policy.state_key(state), obs)
+    for s in samples:
+        key, obs = by_prompt[tuple(s.prompt_ids)]
+        assert s.legal_answers == [answer_ids(player.tokenizer, "short", obs.answer_format, m, obs.legal_moves)
+                                   for m in obs.legal_moves]
+        probs = [policy.cache[key][a] for a in (0, 1)]
+        assert sum(p * a for p, a in zip(probs, s.answer_advantages)) == pytest.approx(0, abs=1e-9)
+        assert s.answer_advantages[1] - s.answer_advantages[0] == pytest.approx(q[key][1] - q[key][0])
+        assert s.completion_ids == s.legal_answers[0]
+
+
+def exact_observation(policy, state):
+    from sparring.evaluation.exploitability import match_at_state
+
+    return match_at_state(policy.language_game, state, EVALUATION_RULES).observe()
+
+
+def player_prompt(player, obs):
+    from sparring.players.lm import encode_prompts
+
+    return encode_prompts(player.tokenizer, [player.render(obs)])[0]

@@ -39,6 +39,8 @@ PER_ROLE = {  # key prefix -> (file stem, y label, title)
                        "Exact exploitability during training, at the sampling temperature"),
     "exploitability_average": ("train_exploitability_average", "exploitability (chips per game)",
                                "Exact exploitability of the average policy (EMA weights) during training"),
+    "played_exploitability": ("train_played_exploitability", "exploitability (chips per game)",
+                              "Exact exploitability of the policy that played each step (algo.advantage: exact)"),
 }
 SCALARS = {  # key -> (file stem, y label, title)
     "response_length": ("response_length", "tokens", "Mean response length"),

@@ -13,22 +13,52 @@ from typing import Any
 
 from sparring.errors import SparringError
 from sparring.evaluation.action_values import action_values, decision_states
-from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability, lm_policy
+from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability, lm_policy, match_at_state
 from sparring.games.base import MatchRules, Match
+from sparring.training.learner import LearnerSample
 
 
 class ExactAdvantages:
-    """The current policy's action values on each game of a step, and the advantages of a match's decisions."""
+    """The current policy's action values on each game of a step, and the advantages of a match's decisions
+    (`seat_advantages`) or of every information state (`state_samples`, which needs ``keep=True``)."""
 
-    def __init__(self, player: Any, games: list[str], rules: MatchRules):
+    def __init__(self, player: Any, games: list[str], rules: MatchRules, keep: bool = False):
+        self.rules = rules
         self.tables = {}
         for name in games:
             if name not in EXPLOITABILITY_GAMES:
                 raise SparringError(f"algo.advantage=exact walks the whole game tree: it supports "
                                     f"{', '.join(EXPLOITABILITY_GAMES)}, not {name}")
             policy = lm_policy(name, player, mode="likelihood", rules=rules)
+            if keep:
+                policy.scorer.kept = {}
             policy.precompute()
             self.tables[name] = (policy, action_values(policy.game, policy))
+
+    def state_samples(self) -> list[LearnerSample]:
+        """One learner sample per question the model is asked (information states that read as the same prompt
+        and moves are one), each once whatever its reach: its legal answers and their advantages, the mean over
+        its reached states (``algo.exact_states: all``). Its own completion is its first legal answer, as scored."""
+        samples = []
+        for policy, values in self.tables.values():
+            questions: dict[tuple, list[list[float]]] = {}
+            for state in policy.information_states():
+                key = policy.state_key(state)
+                if key not in values:
+                    continue  # never reached: no on-policy value
+                obs = match_at_state(policy.language_game, state, self.rules).observe()
+                q, probs = values[key], policy.cache[key]
+                v = sum(p * q[a] for a, p in probs.items())
+                moves = {policy.language_game.view.move_name(state, a): a for a in state.legal_actions()}
+                questions.setdefault((obs.seat, obs.prompt, tuple(obs.legal_moves)), []).append(
+                    [q[moves[m]] - v for m in obs.legal_moves])
+            for question, rows in questions.items():
+                prompt_ids, candidates = policy.scorer.kept[question]
+                samples.append(LearnerSample(
+                    prompt_ids, candidates[0][0], [float(x) for x in candidates[0][1]], 0.0,
+                    legal_answers=[answer for answer, _ in candidates],
+                    answer_advantages=[sum(column) / len(rows) for column in zip(*rows)]))
+        return samples
 
     def seat_advantages(self, match: Match, seat: int) -> list[dict[str, float]]:
         """For each decision of `seat` in `match`, in order: every legal move's ``Q(s, move) - V(s)``."""

@@ -99,7 +99,8 @@ class Learner:
         self.autocast = autocast_bf16
         self.device = next(model.parameters()).device
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=trainer.lr, weight_decay=trainer.weight_decay, fused=True)
+        self.optimizer = torch.optim.AdamW(self.params, lr=trainer.lr, weight_decay=trainer.weight_decay,
+                                           betas=(trainer.adam_beta1, 0.999), fused=True)
         self.updates = 0  # optimiser updates applied, for the warmup
         self.skipped_updates = 0
         self.magnet_weights: Mapping[str, torch.Tensor] | None = None  # set by the trainer for ema/lagged magnets

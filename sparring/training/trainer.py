@@ -262,12 +262,15 @@ def train(cfg: Config, resume: bool = False) -> Path:
             #    The curriculum's arm rewards see every sample, zero advantages included.
             #    Exact advantages instead read the game tree under the policy that played.
             with watch("action_values"):
-                exact = ExactAdvantages(policy, list(games), match_rules(cfg)) if cfg.algo.advantage == "exact" else None
+                exact = (ExactAdvantages(policy, list(games), match_rules(cfg), keep=cfg.algo.exact_states == "all")
+                         if cfg.algo.advantage == "exact" else None)
             samples, tokens = turn_samples(played, answers, phases.keeps if phases else None, exact)
             with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
             if iterate:  # preference losses: every answer, ranked within its prompt's group
                 batch = preference_samples(played, tokenizer, cfg.games.template)
+            if exact and cfg.algo.exact_states == "all":  # full width: every information state, not the played ones
+                batch = exact.state_samples()
             if runner.ahead and step < cfg.trainer.steps:  # the next step plays while this one trains
                 pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step + 1, fixed), trained=step - 1)
 
