@@ -165,6 +165,9 @@ class AlgoConfig:
         "played", 'Under advantage=exact, the decisions the learner trains on: "played" = those of the step\'s matches '
                   '(each state as often as self-play reaches it); "all" = every information state once, each weighted '
                   'the same (full width: a rarely reached state learns as fast as the first bet; needs loss=all_actions).')
+    mmd_step: float = option(
+        0.3, 'loss=mmd: the step size eta of the mirror descent step in policy space, in 1/chips (the learning '
+             'rate then only sets how closely each update follows the target).')
     rae_decay: float = option(0.95, "RAE baseline EMA decay: b <- rae_decay * b + (1 - rae_decay) * return.")
     rae_baseline: Literal["pre", "post"] = option(
         "pre", 'RAE baseline subtracted: "pre" = before this batch updates it, "post" = after.'
@@ -172,10 +175,13 @@ class AlgoConfig:
     drop_zero_advantage: bool = option(
         True, "Drop turn samples whose advantage is exactly zero before the learner step (not under a magnet or "
               "entropy bonus: those act on every turn).")
-    loss: Literal["ppo", "reinforce", "all_actions", "sppo", "dpo", "ipo", "inpo"] = option(
+    loss: Literal["ppo", "reinforce", "all_actions", "mmd", "sppo", "dpo", "ipo", "inpo"] = option(
         "ppo", 'Policy loss: "ppo" = clipped importance-ratio objective; "reinforce" = advantage-weighted '
                'log-likelihood; "all_actions" = -sum_a pi(a|s) A(s, a) over each decision\'s legal answers, the '
-               'policy gradient summed over every move instead of the sampled one (needs advantage=exact); preference losses over the answers of one prompt (the preference game): "sppo" = '
+               'policy gradient summed over every move instead of the sampled one (needs advantage=exact); "mmd" = '
+               'KL(target || pi) toward the magnetic mirror descent step from the policy that played, target ∝ '
+               '(pi_old * exp(mmd_step * A))^(1 / (1 + mmd_step * magnet_coef)), at each information state (needs '
+               'exact_states=all and the uniform magnet, which the target already holds); preference losses over the answers of one prompt (the preference game): "sppo" = '
                'square loss toward the win probability, "dpo" = logistic pair loss (SPIN with preference.opponent=data), '
                '"ipo" = square pair loss, "inpo" = online IPO toward the Nash policy (sparring.training.losses).'
     )
@@ -234,7 +240,7 @@ class AlgoConfig:
     @property
     def reads_legal_answers(self) -> bool:
         """Whether the learner scores each turn's legal answers (the magnet KL, the renormaliser)."""
-        return self.magnet != "none" or self.renormalise or self.loss == "all_actions"
+        return self.magnet != "none" or self.renormalise or self.loss in ("all_actions", "mmd")
 
 
 @dataclass
@@ -523,9 +529,12 @@ class Config:
         if self.preference.samples < 2 or self.preference.gap_items < 1:
             raise ConfigError(f"preference needs samples >= 2 and gap_items >= 1 (got {self.preference.samples}, "
                               f"{self.preference.gap_items})")
-        if algo.exact_states == "all" and (algo.advantage != "exact" or algo.loss != "all_actions"):
+        if algo.exact_states == "all" and (algo.advantage != "exact" or algo.loss not in ("all_actions", "mmd")):
             raise ConfigError("algo.exact_states=all trains on every information state's legal answers: it needs "
-                              "algo.advantage=exact and algo.loss=all_actions")
+                              "algo.advantage=exact and algo.loss=all_actions or mmd")
+        if algo.loss == "mmd" and (algo.exact_states != "all" or algo.magnet != "uniform" or algo.mmd_step <= 0):
+            raise ConfigError("algo.loss=mmd steps from the policy at every information state toward a uniform magnet: "
+                              "it needs algo.exact_states=all, algo.magnet=uniform and algo.mmd_step > 0")
         if algo.loss == "all_actions" and (algo.advantage != "exact" or algo.kl_coef or algo.entropy_coef):
             raise ConfigError("algo.loss=all_actions weighs every legal move by its exact advantage: it needs "
                               "algo.advantage=exact, and takes no kl_coef or entropy_coef (regularise with algo.magnet)")

@@ -189,3 +189,35 @@ def player_prompt(player, obs):
     from sparring.players.lm import encode_prompts
 
     return encode_prompts(player.tokenizer, [player.render(obs)])[0]
+
+
+def test_mmd_loss_is_least_at_the_mirror_descent_step():
+    """The closed-form step of magnetic mirror descent (uniform magnet) from pi_old: the loss's gradient vanishes
+    there and nowhere else along the way from pi_old to it."""
+    from sparring.training.losses import mmd_loss
+
+    old, adv, step, coef = [0.2, 0.5, 0.3], [1.0, -0.5, 0.25], 0.3, 0.8
+    target = torch.softmax((torch.tensor(old).log() + step * torch.tensor(adv)) / (1 + step * coef), 0)
+    at_target = target.log().clone().requires_grad_(True)
+    mmd_loss([at_target], [old], [adv], step, coef).backward()
+    assert float(at_target.grad.abs().max()) < 1e-6
+    at_old = torch.tensor(old).log().requires_grad_(True)
+    loss = mmd_loss([at_old], [old], [adv], step, coef)
+    loss.backward()
+    assert float(loss.detach()) > 1e-4 and float(at_old.grad.abs().max()) > 1e-3
+    assert torch.allclose(at_old.grad, torch.tensor(old) - target, atol=1e-6)  # softmax - target
+
+
+def test_an_mmd_full_width_run_moves_the_policy(tmp_path):
+    import json
+
+    from sparring.training.trainer import train
+
+    cfg = load_config(None, ["model.name=tiny", "games.names=[kuhn_poker]", "rollout.moves=legal",
+                             "rollout.turns_per_step=4", "rollout.concurrency=4", "trainer.steps=2",
+                             "algo.advantage=exact", "algo.loss=mmd", "algo.exact_states=all", "algo.magnet=uniform",
+                             "algo.magnet_coef=0.5", "trainer.lr=0.01", f"trainer.run_dir={tmp_path}/run"])
+    train(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["samples"] for row in rows] == [12, 12]  # Kuhn's 12 information states, whatever was played
+    assert rows[0]["played_exploitability/kuhn_poker"] != rows[1]["played_exploitability/kuhn_poker"]

@@ -51,13 +51,14 @@ class ExactAdvantages:
                 v = sum(p * q[a] for a, p in probs.items())
                 moves = {policy.language_game.view.move_name(state, a): a for a in state.legal_actions()}
                 questions.setdefault((obs.seat, obs.prompt, tuple(obs.legal_moves)), []).append(
-                    [q[moves[m]] - v for m in obs.legal_moves])
+                    ([q[moves[m]] - v for m in obs.legal_moves], [probs[moves[m]] for m in obs.legal_moves]))
             for question, rows in questions.items():
                 prompt_ids, candidates = policy.scorer.kept[question]
                 samples.append(LearnerSample(
                     prompt_ids, candidates[0][0], [float(x) for x in candidates[0][1]], 0.0,
                     legal_answers=[answer for answer, _ in candidates],
-                    answer_advantages=[sum(column) / len(rows) for column in zip(*rows)]))
+                    answer_advantages=[sum(column) / len(rows) for column in zip(*(adv for adv, _ in rows))],
+                    answer_probs=list(rows[0][1])))  # the same prompt: the same probabilities
         return samples
 
     def seat_advantages(self, match: Match, seat: int) -> list[dict[str, float]]:

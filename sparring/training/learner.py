@@ -32,7 +32,7 @@ import torch
 from sparring.config import PREFERENCE_LOSSES
 from sparring.logprobs import CompletionLogprobs, PassSize, answer_logprobs, answer_totals, completion_logprobs, split_rows
 from sparring.model import eval_mode, has_dropout
-from sparring.training.losses import all_actions_loss, policy_loss, preference_loss, preference_terms
+from sparring.training.losses import all_actions_loss, mmd_loss, policy_loss, preference_loss, preference_terms
 from sparring.training.metrics import Stopwatch
 from sparring.training.adapters import opponent_adapter
 from sparring.training.regularisers import answer_kl, coefficient
@@ -53,6 +53,7 @@ class LearnerSample:
     group: int = -1  # preference losses: the prompt whose answers this one is ranked with
     preference: tuple[float, ...] = ()  # its row of the group's preference matrix, P(this > answer j)
     answer_advantages: list[float] = field(default_factory=list)  # algo.advantage=exact: each legal answer's Q - V
+    answer_probs: list[float] = field(default_factory=list)  # algo.exact_states=all: each legal answer's probability as played
 
 
 def truncated_is_weights(learner: torch.Tensor, sampler: torch.Tensor, mask: torch.Tensor, cap: float
@@ -263,9 +264,9 @@ class Learner:
             for i, chunk in enumerate(part, start=first):
                 out, normaliser, answer_logps = self._policy_forward(
                     chunk, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0,
-                    with_answers=bool(magnet_coef) or self.algo.loss == "all_actions")
+                    with_answers=bool(magnet_coef) or self.algo.loss in ("all_actions", "mmd"))
                 logp, ent, mask = out.logprobs, out.entropy, out.mask
-                all_actions = self.algo.loss == "all_actions"
+                state_loss = self.algo.loss in ("all_actions", "mmd")
                 if epoch == 0:
                     if not own_old:
                         old.append(logp.detach())
@@ -279,8 +280,11 @@ class Learner:
                     capped_sum += capped
                 weight = (float(mask.sum()) / max(1, part_tokens) if self.algo.aggregation == "token_mean"
                           else len(chunk) / part_samples)
-                if all_actions:  # a mean over the part's decisions, like the magnet term
-                    loss = all_actions_loss(answer_logps, [s.answer_advantages for s in chunk]) / part_samples
+                if state_loss:  # a mean over the part's decisions, like the magnet term
+                    advantages = [s.answer_advantages for s in chunk]
+                    loss = (mmd_loss(answer_logps, [s.answer_probs for s in chunk], advantages, self.algo.mmd_step,
+                                     magnet_coef) if self.algo.loss == "mmd"
+                            else all_actions_loss(answer_logps, advantages)) / part_samples
                     terms = {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 1.0}
                 else:
                     loss, terms = policy_loss(
@@ -294,7 +298,8 @@ class Learner:
                     loss = loss * weight  # the chunk's share of its part's policy loss
                 if magnet_coef:  # a mean over the part's samples, whatever the chunks and their tokens
                     kl = self._magnet_kl(answer_logps, magnet[i])
-                    loss = loss + magnet_coef * kl / part_samples
+                    if self.algo.loss != "mmd":  # mmd's target already holds the magnet
+                        loss = loss + magnet_coef * kl / part_samples
                     magnet_kl += float(kl.detach()) / part_samples
                 with self.watch("backward"):
                     loss.backward()

@@ -132,6 +132,20 @@ def all_actions_loss(answer_logps: list[torch.Tensor], advantages: list[list[flo
     return torch.stack(terms).sum() if terms else torch.zeros(())
 
 
+def mmd_loss(answer_logps: list[torch.Tensor], old_probs: list[list[float]], advantages: list[list[float]],
+             step: float, coef: float) -> torch.Tensor:
+    """Summed over decisions: ``KL(target || pi)``, ``pi`` the softmax of a decision's legal answers' log-probs
+    ``[K]`` and ``target`` one magnetic mirror descent step (uniform magnet) from the policy that played,
+    ``target ∝ (old * exp(step * A)) ** (1 / (1 + step * coef))``. The step is taken in policy space, so however
+    far an optimiser update goes, its loss is least at that target."""
+    terms = []
+    for lp, old, adv in zip(answer_logps, old_probs, advantages):
+        logits = (lp.new_tensor(old).log() + step * lp.new_tensor(adv)) / (1 + step * coef)
+        target = torch.softmax(logits, 0)
+        terms.append((target * (target.clamp_min(1e-30).log() - torch.log_softmax(lp, 0))).sum())
+    return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
 def preference_loss(
     kind: Literal["sppo", "dpo", "ipo", "inpo"],
     logratio: torch.Tensor,
