@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -178,7 +179,7 @@ def test_grpo_requires_group():
 
 
 def test_estimate_advantages_dispatches_by_name():
-    assert set(ESTIMATORS) == {"rae", "mars", "grpo", "trr"}
+    assert set(ESTIMATORS) == {"rae", "mars", "grpo", "trr", "exact"}
     state = RAEBaselines()
     out = estimate_advantages("rae", seat(0, "player_0", 1.0) + seat(1, "player_0", 1.0), state)
     assert [s.advantage for s in out] == pytest.approx([1.0, 0.95])
@@ -216,3 +217,11 @@ def test_trr_centres_a_batch_without_spread_and_groups_taskless_samples_by_role(
     plain = seat(0, "player_0", 1.0) + seat(1, "player_0", -1.0) + seat(2, "player_1", 3.0)
     out = [s.advantage for s in estimate_advantages("trr", plain)]
     assert out[:2] == pytest.approx([1.0, -1.0], abs=1e-5) and out[2] == 0.0
+
+
+def test_exact_keeps_the_advantages_the_samples_carry_in_seat_order():
+    samples = [dataclasses.replace(s, advantage=a) for s, a in zip(seat(1, "player_1", -1.0, 2) + seat(0, "player_0", 1.0, 2),
+                                                                  (0.25, -0.5, 2.0, 0.0))]
+    out = estimate_advantages("exact", samples)
+    assert [(s.match_id, s.advantage) for s in out] == [(1, 0.25), (1, -0.5), (0, 2.0), (0, 0.0)]
+    assert out[0] is not samples[0]
