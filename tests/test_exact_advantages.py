@@ -140,7 +140,7 @@ def test_an_exact_all_actions_run_logs_the_played_policys_exploitability_and_lea
     assert len(rows) == 2
     first, second = (row["played_exploitability/kuhn_poker"] for row in rows)
     assert first != second  # the update moved the policy the second step played
-    assert all(math.isfinite(row["grad_norm"]) and row["grad_norm"] > 0 for row in rows)
+    assert all(math.isfinite(row["grad_norm"]) and row["grad_norm"] > 0 and row["time/action_values"] > 0 for row in rows)
 
 
 def test_adam_beta1_reaches_the_optimiser_and_is_checked(tmp_path):

@@ -261,9 +261,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
             # 2. Advantages: one trajectory per learning seat, baselines per (game, role).
             #    The curriculum's arm rewards see every sample, zero advantages included.
             #    Exact advantages instead read the game tree under the policy that played.
-            with watch("action_values"):
-                exact = (ExactAdvantages(policy, list(games), match_rules(cfg), keep=cfg.algo.exact_states == "all")
-                         if cfg.algo.advantage == "exact" else None)
+            exact = None
+            if cfg.algo.advantage == "exact":
+                with watch("action_values"):
+                    exact = ExactAdvantages(policy, list(games), match_rules(cfg), keep=cfg.algo.exact_states == "all")
             samples, tokens = turn_samples(played, answers, phases.keeps if phases else None, exact)
             with_adv = score_samples(cfg, samples, baselines, curriculum)
             batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in with_adv]
