@@ -252,6 +252,7 @@ class Learner:
                     out, normaliser, _ = self._policy_forward(chunk)
                     old.append(out.logprobs)
                     old_normaliser.append(normaliser)
+        state_loss = algo.loss in ("all_actions", "mmd")  # a loss over each decision's legal answers, not its own
         is_weights: list[torch.Tensor | None] = []  # truncated importance weights learner/sampler, per token
         ent_sum = drift_sum = capped_sum = 0.0
         update_stats: list[dict[str, float]] = []  # one per optimiser update: epoch by epoch, part by part
@@ -264,9 +265,8 @@ class Learner:
             for i, chunk in enumerate(part, start=first):
                 out, normaliser, answer_logps = self._policy_forward(
                     chunk, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0,
-                    with_answers=bool(magnet_coef) or self.algo.loss in ("all_actions", "mmd"))
+                    with_answers=bool(magnet_coef) or state_loss)
                 logp, ent, mask = out.logprobs, out.entropy, out.mask
-                state_loss = self.algo.loss in ("all_actions", "mmd")
                 if epoch == 0:
                     if not own_old:
                         old.append(logp.detach())
