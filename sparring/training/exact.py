@@ -18,6 +18,11 @@ from sparring.games.base import MatchRules, Match
 from sparring.training.learner import LearnerSample
 
 
+def state_value(probs: dict[int, float], q: dict[int, float]) -> float:
+    """``V(s) = sum_a pi(a|s) Q(s, a)``."""
+    return sum(p * q[a] for a, p in probs.items())
+
+
 class ExactAdvantages:
     """The current policy's action values on each game of a step, and the advantages of a match's decisions
     (`seat_advantages`) or of every information state (`state_samples`, which needs ``keep=True``)."""
@@ -48,7 +53,7 @@ class ExactAdvantages:
                     continue  # never reached: no on-policy value
                 obs = match_at_state(policy.language_game, state, self.rules).observe()
                 q, probs = values[key], policy.cache[key]
-                v = sum(p * q[a] for a, p in probs.items())
+                v = state_value(probs, q)
                 moves = {policy.language_game.view.move_name(state, a): a for a in state.legal_actions()}
                 questions.setdefault((obs.seat, obs.prompt, tuple(obs.legal_moves)), []).append(
                     ([q[moves[m]] - v for m in obs.legal_moves], [probs[moves[m]] for m in obs.legal_moves]))
@@ -70,7 +75,7 @@ class ExactAdvantages:
             if player != seat:
                 continue
             q = values[key]
-            v = sum(p * q[a] for a, p in policy.cache[key].items())
+            v = state_value(policy.cache[key], q)
             out.append({view.move_name(state, a): q[a] - v for a in state.legal_actions()})
         return out
 
@@ -80,7 +85,7 @@ class ExactAdvantages:
         at that state alone gains, ``max_a Q(s, a) - V(s)`` (0 at an equilibrium that reaches every state)."""
         out = {}
         for name, (policy, values) in self.tables.items():
-            gaps = [max(q.values()) - sum(p * q[a] for a, p in policy.cache[key].items()) for key, q in values.items()]
+            gaps = [max(q.values()) - state_value(policy.cache[key], q) for key, q in values.items()]
             out[f"deviation_gain/{name}"] = sum(gaps) / len(gaps)
             out[f"played_exploitability/{name}"] = exploitability(policy.game, policy)
         return out
