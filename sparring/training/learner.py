@@ -314,6 +314,9 @@ class Learner:
         first_epoch = _mean_stats(update_stats[:len(parts)])
         stats["first_epoch_ratio_mean"] = first_epoch["ratio_mean"]
         stats["first_epoch_clip_fraction"] = first_epoch["clip_fraction"]
+        # How far the epochs fit the batch (under mmd: the KL to the step's target, before and late in the fit)
+        stats["first_epoch_loss"] = first_epoch["loss"]
+        stats["last_epoch_loss"] = _mean_stats(update_stats[-len(parts):])["loss"]
         stats["entropy"] = ent_sum / max(1, total_tokens)
         stats["logprob_drift"] = drift_sum / max(1, total_tokens)  # |learner - sampler| log-prob per token
         stats["is_capped_fraction"] = capped_sum / max(1, total_tokens)  # tokens whose importance weight hit is_cap
