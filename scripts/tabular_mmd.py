@@ -2,13 +2,16 @@
 
     python scripts/tabular_mmd.py leduc_poker --steps 40 --eta 0.1 0.3 1.0
     python scripts/tabular_mmd.py leduc_poker --steps 40 --eta 1.0 3.0 --reach-weighted
+    python scripts/tabular_mmd.py leduc_poker --steps 10 --eta 0.3 1.0 --start lm:default
 
 Each step takes, at every information state, the magnetic mirror descent step of `algo.loss: mmd` from the
 current policy: ``pi <- softmax((log pi + eta * Q) / (1 + eta * coef))`` with ``Q`` the exact action values
 (`sparring.evaluation.action_values`) and the magnet coefficient annealed as in `configs/leduc_nash.yaml`
 (``coef = 2 / sqrt(step)``). With `--reach-weighted` a state's step is ``eta`` times its reach over the most
-reached state's, as when a learner trains on the states sampled matches reach. Prints the exact exploitability
-and the mean over states of ``max_a Q - V`` (the runs' ``deviation_gain``) at a few steps.
+reached state's, as when a learner trains on the states sampled matches reach. With `--start PLAYER` the
+table starts from a player's policy (`lm:default`: the untrained model an LM run starts from, scored once)
+instead of uniform. Prints the exact exploitability and the mean over states of ``max_a Q - V`` (the runs'
+``deviation_gain``) at a few steps.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pyspiel
 from open_spiel.python import policy as policy_lib
 
 from sparring.evaluation.action_values import action_values
-from sparring.evaluation.exploitability import exploitability
+from sparring.evaluation.exploitability import exploitability, lm_policy
 
 
 def reaches(engine: pyspiel.Game, policy: policy_lib.TabularPolicy) -> dict[str, float]:
@@ -43,8 +46,22 @@ def reaches(engine: pyspiel.Game, policy: policy_lib.TabularPolicy) -> dict[str,
     return found
 
 
-def run(engine: pyspiel.Game, eta: float, steps: int, coef: float, reach_weighted: bool) -> list[tuple[int, float, float]]:
-    policy = policy_lib.TabularPolicy(engine)
+def starting_table(engine: pyspiel.Game, player: str | None) -> policy_lib.TabularPolicy:
+    """Uniform, or `player`'s probabilities at every information state."""
+    table = policy_lib.TabularPolicy(engine)
+    if player is not None:
+        start = lm_policy(engine.get_type().short_name, player)
+        start.precompute()  # every prompt scored in batches, not one state at a time
+        for state in table.states:
+            row = table.policy_for_key(state.information_state_string())
+            for action, p in start.action_probabilities(state).items():
+                row[action] = p
+    return table
+
+
+def run(engine: pyspiel.Game, start: policy_lib.TabularPolicy, eta: float, steps: int, coef: float,
+        reach_weighted: bool) -> list[tuple[int, float, float]]:
+    policy = start.__copy__()
     shown = []
     for step in range(1, steps + 1):
         magnet = coef / np.sqrt(step)
@@ -61,7 +78,7 @@ def run(engine: pyspiel.Game, eta: float, steps: int, coef: float, reach_weighte
             logits = (np.log(probs) + size * qs) / (1 + size * magnet)
             new = np.exp(logits - logits.max())
             row[actions] = new / new.sum()
-        if step in (1, 2, 3, 5, 10, 20, 30, 40, steps):
+        if step in (1, 2, 3, 4, 5, 10, 20, 30, 40, steps):
             shown.append((step, exploitability(engine, policy), float(np.mean(gains))))
     return shown
 
@@ -73,10 +90,14 @@ def main() -> None:
     parser.add_argument("--eta", type=float, nargs="+", default=[0.3])
     parser.add_argument("--coef", type=float, default=2.0, help="the magnet coefficient at step 1 (then / sqrt(step))")
     parser.add_argument("--reach-weighted", action="store_true")
+    parser.add_argument("--start", default=None, help="a player whose policy the table starts from (default: uniform)")
     args = parser.parse_args()
     engine = pyspiel.load_game(args.game)
+    start = starting_table(engine, args.start)
+    if args.start:
+        print(f"start: {args.start}, exploitability {exploitability(engine, start):.3f}")
     for eta in args.eta:
-        shown = run(engine, eta, args.steps, args.coef, args.reach_weighted)
+        shown = run(engine, start, eta, args.steps, args.coef, args.reach_weighted)
         # the exploitability is that of the policy after the step; the gain, of the policy the step started from
         print(f"eta {eta:g}: " + ", ".join(f"step {s}: {e:.3f} (gain before {g:.3f})" for s, e, g in shown))
 
