@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--eta", type=float, nargs="+", default=[0.3])
     parser.add_argument("--coef", type=float, default=2.0, help="the magnet coefficient at step 1 (then / sqrt(step))")
     parser.add_argument("--reach-weighted", action="store_true")
-    parser.add_argument("--start", default=None, help="a player whose policy the table starts from (default: uniform)")
+    parser.add_argument("--start", default=None, help="a language-model player whose policy the table starts from, e.g. lm:default (default: uniform)")
     args = parser.parse_args()
     engine = pyspiel.load_game(args.game)
     start = starting_table(engine, args.start)
