@@ -23,6 +23,7 @@ import numpy as np
 import pyspiel
 from open_spiel.python import policy as policy_lib
 
+from sparring.errors import SparringError
 from sparring.evaluation.action_values import action_values
 from sparring.evaluation.exploitability import exploitability, lm_policy
 
@@ -67,6 +68,7 @@ def run(engine: pyspiel.Game, start: policy_lib.TabularPolicy, eta: float, steps
         magnet = coef / np.sqrt(step)
         values = action_values(engine, policy)
         reach = reaches(engine, policy) if reach_weighted else None
+        most = max(reach.values()) if reach else 1.0
         gains = []
         for key, q in values.items():
             row = policy.policy_for_key(key)
@@ -74,7 +76,7 @@ def run(engine: pyspiel.Game, start: policy_lib.TabularPolicy, eta: float, steps
             probs = np.array([row[a] for a in actions])
             qs = np.array([q[a] for a in actions])
             gains.append(qs.max() - probs @ qs)
-            size = eta * (reach[key] / max(reach.values()) if reach else 1.0)
+            size = eta * (reach[key] / most if reach else 1.0)
             logits = (np.log(probs) + size * qs) / (1 + size * magnet)
             new = np.exp(logits - logits.max())
             row[actions] = new / new.sum()
@@ -93,7 +95,10 @@ def main() -> None:
     parser.add_argument("--start", default=None, help="a language-model player whose policy the table starts from, e.g. lm:default (default: uniform)")
     args = parser.parse_args()
     engine = pyspiel.load_game(args.game)
-    start = starting_table(engine, args.start)
+    try:
+        start = starting_table(engine, args.start)
+    except SparringError as error:
+        raise SystemExit(f"tabular_mmd: {error}") from None
     if args.start:
         print(f"start: {args.start}, exploitability {exploitability(engine, start):.3f}")
     for eta in args.eta:

@@ -224,3 +224,21 @@ def test_an_mmd_full_width_run_moves_the_policy(tmp_path):
     assert rows[0]["played_exploitability/kuhn_poker"] != rows[1]["played_exploitability/kuhn_poker"]
     # six updates toward the first step's target bring the policy closer to it (at lr 0.01 they overshoot)
     assert 0 <= rows[0]["last_epoch_loss"] < rows[0]["first_epoch_loss"] / 1.5
+
+
+def test_the_tabular_reference_starts_only_from_a_language_model(monkeypatch, capsys):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "tabular_mmd.py"
+    spec = importlib.util.spec_from_file_location("tabular_mmd", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(sys, "argv", ["tabular_mmd.py", "kuhn_poker", "--steps", "1", "--start", "random"])
+    with pytest.raises(SystemExit, match="tabular_mmd: likelihood mode needs a language-model player"):
+        script.main()
+    monkeypatch.setattr(sys, "argv", ["tabular_mmd.py", "kuhn_poker", "--steps", "1", "--eta", "0.3"])
+    script.main()  # from uniform: one step of the table's update moves Kuhn below uniform's 0.458
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("eta 0.3: step 1: ") and float(line.split()[4]) < 0.458
