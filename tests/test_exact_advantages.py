@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -242,3 +243,29 @@ def test_the_tabular_reference_starts_only_from_a_language_model(monkeypatch, ca
     script.main()  # from uniform: one step of the table's update moves Kuhn below uniform's 0.458
     line = capsys.readouterr().out.strip()
     assert line.startswith("eta 0.3: step 1: ") and float(line.split()[4]) < 0.458
+
+
+def test_plot_metric_joins_played_and_evaluated_exploitability_by_updates_made(tmp_path):
+    """At step s `played_exploitability` measures the policy after s - 1 updates and `exploitability`
+    the one after s; `--updates` puts both on one line over the updates made."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run = tmp_path / "seed0"
+    run.mkdir()
+    rows = [{"step": 1, "played_exploitability/leduc_poker": 3.0}, {"step": 2, "played_exploitability/leduc_poker": 2.0},
+            {"step": 2, "exploitability/leduc_poker": 1.5}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    script = Path(__file__).resolve().parents[1] / "scripts" / "plot_metric.py"
+    keys = ["--key", "played_exploitability/leduc_poker", "exploitability/leduc_poker"]
+    out = subprocess.run([sys.executable, script, run, "--updates", *keys, "--out", tmp_path / "x.png"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "seed0: 0:3.000, 1:2.000, 2:1.500" and (tmp_path / "x.png").stat().st_size > 0
+    out = subprocess.run([sys.executable, script, run, *keys, "--out", tmp_path / "y.png"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[:2] == ["seed0 played_exploitability/leduc_poker: 1:3.000, 2:2.000",
+                                    "seed0 exploitability/leduc_poker: 2:1.500"]
+    failed = subprocess.run([sys.executable, script, run, "--key", "loss", "--out", tmp_path / "z.png"],
+                            capture_output=True, text=True)
+    assert failed.returncode != 0 and failed.stderr.strip() == f"plot_metric: {run} has none of ['loss'] in metrics.jsonl"

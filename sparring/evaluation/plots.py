@@ -88,11 +88,11 @@ def _integer_steps(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _style(ax, title: str, ylabel: str, legend: bool = True, fontsize: int = 8) -> None:
-    """Steps on the x axis, a title, a grid, and a legend when there is something to name."""
+def _style(ax, title: str, ylabel: str, legend: bool = True, fontsize: int = 8, xlabel: str = "step") -> None:
+    """Steps (or another count) on the x axis, a title, a grid, and a legend when there is something to name."""
     _integer_steps(ax)
     ax.set_title(title)
-    ax.set_xlabel("step")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     if legend and ax.get_legend_handles_labels()[0]:
@@ -108,8 +108,8 @@ def _write(fig, path: Path, suptitle: str | None = None) -> Path:
     return path
 
 
-def _save(fig, ax, path: Path, title: str, ylabel: str, legend: bool = True) -> Path:
-    _style(ax, title, ylabel, legend)
+def _save(fig, ax, path: Path, title: str, ylabel: str, legend: bool = True, xlabel: str = "step") -> Path:
+    _style(ax, title, ylabel, legend, xlabel=xlabel)
     return _write(fig, path)
 
 
