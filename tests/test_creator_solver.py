@@ -139,14 +139,8 @@ def test_a_tiny_run_logs_verdicts_and_checkpoints_the_buffer(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("kind", ["max_min", "max_mean"])
-def test_an_independent_script_recomputes_the_logged_returns(tmp_path, kind):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "recompute_judged_returns.py"
-    spec = importlib.util.spec_from_file_location("recompute", path)
-    recompute = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recompute)
+def test_an_independent_script_recomputes_the_logged_returns(tmp_path, kind, load_script):
+    recompute = load_script("recompute_judged_returns")
     game = CreatorSolverGame(attempts=3, kind=kind)
     records = []
     for seed in range(24):

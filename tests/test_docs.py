@@ -3,7 +3,6 @@ Markdown file, a heading), and docs/config.md is what scripts/gen_config_referen
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -62,9 +61,7 @@ def test_every_relative_link_resolves():
     assert {page.name: broken_links(page) for page in PAGES if broken_links(page)} == {}
 
 
-def test_the_config_reference_is_generated():
-    spec = importlib.util.spec_from_file_location("gen_config_reference", ROOT / "scripts" / "gen_config_reference.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+def test_the_config_reference_is_generated(load_script):
+    generator = load_script("gen_config_reference")
     assert (ROOT / "docs" / "config.md").read_text() == generator.render(), \
         "docs/config.md is stale: python scripts/gen_config_reference.py"

@@ -227,15 +227,10 @@ def test_an_mmd_full_width_run_moves_the_policy(tmp_path):
     assert 0 <= rows[0]["last_epoch_loss"] < rows[0]["first_epoch_loss"] / 1.5
 
 
-def test_the_tabular_reference_starts_only_from_a_language_model(monkeypatch, capsys):
-    import importlib.util
+def test_the_tabular_reference_starts_only_from_a_language_model(monkeypatch, capsys, load_script):
     import sys
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "tabular_mmd.py"
-    spec = importlib.util.spec_from_file_location("tabular_mmd", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("tabular_mmd")
     monkeypatch.setattr(sys, "argv", ["tabular_mmd.py", "kuhn_poker", "--steps", "1", "--start", "random"])
     with pytest.raises(SystemExit, match="tabular_mmd: likelihood mode needs a language-model player"):
         script.main()

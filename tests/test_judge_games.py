@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from sparring.games import make_game
 from sparring.games.sneaky_critic import SneakyCriticGame, Step, critic_metrics, render, solution_steps
 from sparring.judges.rules import first_wrong_step
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def box(text: str) -> str:
@@ -106,10 +102,8 @@ def test_metrics_score_the_critic_against_the_rule_labels(game):
     assert metrics["critic/agreement_with_rule"] == pytest.approx(gold_share)
 
 
-def test_an_independent_script_recomputes_the_logged_returns(game, tmp_path):
-    spec = importlib.util.spec_from_file_location("recompute", ROOT / "scripts" / "recompute_judged_returns.py")
-    recompute = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recompute)
+def test_an_independent_script_recomputes_the_logged_returns(game, tmp_path, load_script):
+    recompute = load_script("recompute_judged_returns")
     records = []
     for seed in range(30):
         match = game.new_match(seed)

@@ -87,15 +87,10 @@ def test_metrics_count_leaks_refusals_and_attack_diversity(game):
     assert distinct_bigram_share(["a b c", "c d"]) == 1.0 and distinct_bigram_share(["a"]) is None
 
 
-def test_an_independent_script_recomputes_the_logged_returns(game, tmp_path):
-    import importlib.util
+def test_an_independent_script_recomputes_the_logged_returns(game, tmp_path, load_script):
     import json
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "recompute_judged_returns.py"
-    spec = importlib.util.spec_from_file_location("recompute", path)
-    recompute = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recompute)
+    recompute = load_script("recompute_judged_returns")
     records = []
     for seed in range(40):
         match = game.new_match(seed)

@@ -90,14 +90,8 @@ def test_connect_four_pieces_fall_and_four_in_a_row_wins():
     assert engine_play("connect_four", ["0", "1", "0", "1", "0", "1", "0"]).returns() == [1.0, -1.0]
 
 
-def test_strategy_table_groups_leduc_states_by_round_raise_and_hand():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "scripts" / "strategy_table.py"
-    spec = importlib.util.spec_from_file_location("strategy_table", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_strategy_table_groups_leduc_states_by_round_raise_and_hand(load_script):
+    script = load_script("strategy_table")
     assert script.leduc_group(engine_play("leduc_poker", [0, 4])) == ("1", "no raise to face", "Jack")
     assert script.leduc_group(engine_play("leduc_poker", [0, 4, "raise"])) == ("1", "faces a raise", "King")
     assert script.leduc_group(engine_play("leduc_poker", [0, 4, "call", "call", 1, "raise"])) == (
