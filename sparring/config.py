@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import difflib
 import json
+import logging
 import re
 import types
 import typing
@@ -222,10 +223,6 @@ class AlgoConfig:
         'mirror descent): "uniform" over the legal answers, "initial" = the untrained model, "ema" = a moving '
         'average of the LoRA weights, "lagged" = the policy magnet_lag steps ago; "none" = off.',
     )
-    renormalise: bool = option(
-        False, "With rollout.moves=legal: the policy term differentiates each answer's log-prob renormalised over its "
-        "decision's legal answers (the policy that is played), not the raw token log-prob, whose gradient also moves "
-        "the legal answers' total mass (a batch of losing turns pushes every legal answer down, into other tokens).")
     magnet_coef: float = option(0.0, "Weight of the magnet KL term (at learner step 1; see coef_schedule).")
     magnet_ema_decay: float = option(0.9, 'Per-step decay of the "ema" magnet: m <- decay * m + (1 - decay) * policy.')
     magnet_lag: int = option(5, 'Learner steps between the policy and the "lagged" magnet.')
@@ -239,8 +236,9 @@ class AlgoConfig:
 
     @property
     def reads_legal_answers(self) -> bool:
-        """Whether the learner scores each turn's legal answers (the magnet KL, the renormaliser)."""
-        return self.magnet != "none" or self.renormalise or self.loss in ("all_actions", "mmd")
+        """Whether the learner scores each turn's legal answers for its loss (the magnet KL, the state losses);
+        legal-move play reads them too, to renormalise (`Learner`'s ``legal_moves``)."""
+        return self.magnet != "none" or self.loss in ("all_actions", "mmd")
 
 
 @dataclass
@@ -465,9 +463,6 @@ class Config:
         if self.rollout.moves == "legal" and self.games.template == "spiral":
             raise ConfigError("rollout.moves=legal scores the answer a reply starts with, but games.template=spiral has "
                               "the model reason before it answers: use games.template=short")
-        if algo.renormalise and self.rollout.moves != "legal":
-            raise ConfigError("algo.renormalise renormalises over the legal moves' answers, which only rollout.moves=legal "
-                              f"plays: set rollout.moves=legal or algo.renormalise=false (got moves={self.rollout.moves})")
         if algo.magnet in ("initial", "ema", "lagged") and not self.model.lora:
             raise ConfigError(f"algo.magnet={algo.magnet} is an adapter state of the policy's model: it needs model.lora=true")
         if not 0 <= self.trainer.average_decay < 1:
@@ -667,9 +662,28 @@ def _unknown(name: str, known: list[str], prefix: str) -> ConfigError:
     return ConfigError(f"unknown config field '{dotted}' (fields of {where}: {', '.join(known)})")
 
 
+# Fields that older runs' config.yaml may hold, with what became of them: a resumed run drops them and says so.
+RETIRED_FIELDS = {
+    "algo.renormalise": "legal-move play (rollout.moves=legal) now always differentiates the played, renormalised "
+                        "probabilities",
+}
+
+
+def _drop_retired(data: dict, prefix: str) -> dict:
+    kept = {}
+    for key, value in data.items():
+        if f"{prefix}{key}" in RETIRED_FIELDS:
+            logging.getLogger(__name__).warning("config field '%s%s' is ignored: %s", prefix, key,
+                                                RETIRED_FIELDS[f"{prefix}{key}"])
+        else:
+            kept[key] = value
+    return kept
+
+
 def _build(cls: type, data: dict, path: str = "") -> Any:
     prefix = f"{path}." if path else ""
     fields = _fields(cls)
+    data = _drop_retired(data, prefix)
     for key in data:
         if key not in fields:
             raise _unknown(key, list(fields), prefix)

@@ -72,14 +72,13 @@ def test_open_text_turns_are_still_written(tiny):
     assert written.extra["stop"] in ("answer", "eos", "length") and written.extra["legal_moves"] == []
 
 
-@pytest.mark.parametrize("renormalise", ["false", "true"])
-def test_a_legal_move_run_plays_no_invalid_move_and_samples_what_the_learner_scores(tmp_path, renormalise):
+def test_a_legal_move_run_plays_no_invalid_move_and_samples_what_the_learner_scores(tmp_path):
     from sparring.training.trainer import train
     import json
 
     cfg = load_config(None, ["model.name=tiny", "rollout.moves=legal", "rollout.turns_per_step=16",
                              "rollout.concurrency=8", "trainer.steps=2", f"trainer.run_dir={tmp_path}/run",
-                             "algo.loss=reinforce", f"algo.renormalise={renormalise}"])
+                             "algo.loss=reinforce"])
     train(cfg)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2
@@ -93,11 +92,20 @@ def test_a_legal_move_run_plays_no_invalid_move_and_samples_what_the_learner_sco
     (["rollout.moves=legal", "games.template=spiral"], "rollout.moves=legal"),
     (["rollout.moves=legal", "model.adapters_per_role=true"], "legal-move scoring"),
     (["rollout.moves=guess"], "rollout.moves"),
-    (["algo.renormalise=true"], "algo.renormalise"),
 ])
 def test_config_errors_name_the_setting(overrides, words):
     with pytest.raises(ConfigError, match=words):
         load_config(None, overrides)
+
+
+def test_an_older_runs_renormalise_field_is_dropped_with_a_warning(caplog):
+    """Runs saved before legal-move play always renormalised hold algo.renormalise; they still load, and say so."""
+    from sparring.config import config_from_dict
+
+    with caplog.at_level("WARNING"):
+        cfg = config_from_dict({"algo": {"renormalise": False, "loss": "reinforce"}, "rollout": {"moves": "legal"}})
+    assert cfg.algo.loss == "reinforce" and not hasattr(cfg.algo, "renormalise")
+    assert "algo.renormalise" in caplog.text and "ignored" in caplog.text
 
 
 @pytest.mark.parametrize("options, words", [
@@ -113,15 +121,18 @@ def test_the_player_refuses_settings_it_cannot_score(tiny, options, words):
 
 
 def renormalising_learner(tmp_path, renormalise: bool):
-    from sparring.training.learner import Learner
+    """The learner a run builds (`build_learner`): with legal-move play when `renormalise`, else with written
+    answers (whose samples a magnet may still give legal answers)."""
     from sparring.training.policy import build_policy
+    from sparring.training.trainer import build_learner
 
-    cfg = load_config(None, ["model.name=tiny", "model.lora_r=4", "rollout.moves=legal", "algo.loss=reinforce", "algo.ppo_epochs=1",
-                             "algo.constant_length=1", "trainer.max_grad_norm=1e9", "trainer.lr=0.01",
-                             f"algo.renormalise={str(renormalise).lower()}", f"trainer.run_dir={tmp_path}"])
+    moves = "legal" if renormalise else "free"
+    cfg = load_config(None, ["model.name=tiny", "model.lora_r=4", f"rollout.moves={moves}", "algo.loss=reinforce",
+                             "algo.ppo_epochs=1", "algo.constant_length=1", "trainer.max_grad_norm=1e9",
+                             "trainer.lr=0.01", f"trainer.run_dir={tmp_path}"])
     torch.manual_seed(0)
     model, _ = build_policy(cfg.model)
-    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    return model, build_learner(cfg, model, roles=[])
 
 
 def legal_samples(model, answers: list[list[int]]):
@@ -137,7 +148,8 @@ def legal_samples(model, answers: list[list[int]]):
 
 
 def test_renormalised_learner_follows_the_gradient_of_the_played_policy(tmp_path):
-    """algo.renormalise: the policy term is -A * log of the answer's probability among the legal answers."""
+    """Legal-move play: the policy term is -A * log of the answer's probability among the legal answers (the
+    distribution the move was drawn from); with written answers, the raw log-prob of the answer."""
     from sparring.logprobs import answer_logprobs
 
     gradients = {}

@@ -12,10 +12,14 @@ sampler) correct its gradient for the distance the earlier updates moved it.
 Regularisers (`sparring.training.regularisers`): an entropy bonus per token, and the magnet KL
 over each sample's legal answers, the magnet's answer log-probs computed once per step.
 
-Under ``algo.renormalise`` (legal-move play) the policy term reads each answer's log-prob over its
-decision's legal answers: the normaliser ``log sum_b p(b)``, from the same pass's legal-answer rows,
-is taken off the answer's first token, and off the old and the sampling log-probs alike, so the PPO
-ratio, the drift and the importance weights compare like with like.
+Under legal-move play (``legal_moves``: the rollout drew each move from the renormalised
+probabilities of the legal answers, pi(a) = p(a) / Z) the policy term differentiates that played
+policy: the normaliser ``log Z = log sum_b p(b)``, from the same pass's legal-answer rows, is taken
+off the answer's first token, and off the old and the sampling log-probs alike, so the PPO ratio,
+the drift and the importance weights compare like with like. The raw token log-prob would add
+(A - 0) * grad log Z to each sample's gradient, which in expectation is (V(s) - b) grad log Z(s):
+with a baseline that is not the state's value (GRPO, RAE) that moves the legal policy itself, and
+the regularised equilibrium would not be a fixed point of the update.
 """
 
 from __future__ import annotations
@@ -92,9 +96,11 @@ def first_token(values: torch.Tensor, width: int) -> torch.Tensor:
 class Learner:
     """Owns the optimiser; `step` turns a batch of samples into (at most) `ppo_epochs * minibatches` updates."""
 
-    def __init__(self, model, algo, trainer, temperature: float, autocast_bf16: bool):
+    def __init__(self, model, algo, trainer, temperature: float, autocast_bf16: bool, legal_moves: bool = False):
         self.model = model
         self.algo = algo
+        self.renormalise = legal_moves  # the played policy is the legal answers' renormalised probabilities
+        self.reads_answers = legal_moves or algo.reads_legal_answers
         self.trainer = trainer
         self.temperature = temperature
         self.autocast = autocast_bf16
@@ -168,7 +174,7 @@ class Learner:
         """The rows `_forward` runs for these samples: each completion, and each legal answer it reads."""
         for s in unit:
             size.add(s.prompt_ids, s.completion_ids)
-            for answer in s.legal_answers if self.algo.reads_legal_answers else []:
+            for answer in s.legal_answers if self.reads_answers else []:
                 size.add(s.prompt_ids, answer)
 
     def _forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
@@ -191,9 +197,9 @@ class Learner:
     def _policy_forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
                         with_answers: bool = False) -> tuple[CompletionLogprobs, torch.Tensor, list[torch.Tensor]]:
         """`_forward`, its log-probs those of the policy term, and the normaliser ``[B]`` taken off them:
-        under ``algo.renormalise`` each sample's ``log sum_b p(b)`` over its legal answers (0 without any),
+        under legal-move play each sample's ``log sum_b p(b)`` over its legal answers (0 without any),
         on its first token; else 0."""
-        renormalise = self.algo.renormalise
+        renormalise = self.renormalise
         out, answer_logps = self._forward(chunk, entropy, entropy_grad, with_answers or renormalise)
         if not renormalise:
             return out, torch.zeros(len(chunk), device=self.device), answer_logps

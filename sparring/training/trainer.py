@@ -184,6 +184,14 @@ def check_games(cfg: Config, games: dict[str, LanguageGame]) -> None:
                             f"in games.names (got {', '.join(games)})")
 
 
+def build_learner(cfg: Config, model: Any, roles: list[str]) -> Learner | RoleLearners:
+    """The run's learner: one, or one per role adapter when `roles` are given. Under legal-move play it
+    differentiates the policy that is played (each legal answer's probability renormalised over them)."""
+    learner_class = partial(RoleLearners, roles=roles) if roles else Learner
+    return learner_class(model, cfg.algo, cfg.trainer, temperature=cfg.rollout.temperature,
+                         autocast_bf16=cfg.model.dtype == "bfloat16", legal_moves=cfg.rollout.moves == "legal")
+
+
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run (or resume) self-play training; return the run directory."""
     run_dir = Path(cfg.trainer.run_dir)
@@ -196,9 +204,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     per_role = cfg.model.adapters_per_role
     roles = run_roles(games.values()) if per_role else []
     model, tokenizer = build_policy(cfg.model, checkpoint / "model" if checkpoint else None, roles)
-    learner_class = partial(RoleLearners, roles=roles) if per_role else Learner
-    learner = learner_class(model, cfg.algo, cfg.trainer, temperature=cfg.rollout.temperature,
-                            autocast_bf16=cfg.model.dtype == "bfloat16")
+    learner = build_learner(cfg, model, roles)
     policy = LMPlayer(model, tokenizer, name="policy", role_adapters=per_role, **lm_options(cfg))
     fixed = fixed_opponent(cfg)
     baselines = RAEBaselines(decay=cfg.algo.rae_decay)
@@ -210,7 +216,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     average = AdapterAverage(model, cfg.trainer.average_decay, "trainer.average_decay") \
         if cfg.trainer.average_decay else None
     iterate = Iterate(model, cfg.algo.iterate_every) if cfg.algo.loss in PREFERENCE_LOSSES else None
-    answers = partial(answer_ids, tokenizer, cfg.games.template) if cfg.algo.reads_legal_answers else None
+    answers = partial(answer_ids, tokenizer, cfg.games.template) \
+        if cfg.algo.reads_legal_answers or cfg.rollout.moves == "legal" else None
     phases = TurnPhases.from_config(cfg.curriculum)
     log = MetricsLog(run_dir)
     start, best = 0, math.inf
