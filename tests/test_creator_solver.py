@@ -10,7 +10,8 @@ import pytest
 from sparring.checkpoint import load_trainer_state
 from sparring.config import load_config
 from sparring.games import make_game
-from sparring.games.creator_solver import CreatorSolverGame, VariantBuffer, integer_answer, variant_value
+from sparring.games.creator_solver import (CreatorSolverGame, VariantBuffer, integer_answer, same_problem, simplified,
+                                           variant_value)
 from sparring.players.rollout import MatchSpec, PlayedMatch
 from sparring.training.trainer import train, turn_samples
 
@@ -91,12 +92,12 @@ def test_two_different_answers_or_the_seed_itself_are_format_losses():
 
 def test_the_buffer_keeps_the_most_informative_newest_first_and_round_trips():
     buffer = VariantBuffer(size=3)
-    for expression, score in [("a", 0.5), ("b", 1.0), ("c", 0.5), ("d", 0.25), ("e", 1.0)]:
+    for expression, score in [("1 + 2", 0.5), ("3 * 4", 1.0), ("5 - 6", 0.5), ("7 * 8", 0.25), ("9 + 10", 1.0)]:
         buffer.add(expression, score)
-    assert buffer.entries == [("e", 1.0), ("b", 1.0), ("c", 0.5)]
-    buffer.add("b", 0.25)
-    buffer.add("(e)", 0.5)  # the same problem as "e": it replaces it
-    assert buffer.entries == [("(e)", 0.5), ("c", 0.5), ("b", 0.25)]
+    assert buffer.entries == [("9 + 10", 1.0), ("3 * 4", 1.0), ("5 - 6", 0.5)]
+    buffer.add("3 * 4", 0.25)
+    buffer.add("(10 + 9) * 1", 0.5)  # the same problem as "9 + 10": it replaces it
+    assert buffer.entries == [("(10 + 9) * 1", 0.5), ("5 - 6", 0.5), ("3 * 4", 0.25)]
     restored = VariantBuffer(size=1)
     restored.load_state_dict(json.loads(json.dumps(buffer.state_dict())))
     assert restored.entries == buffer.entries and restored.size == 3
@@ -157,3 +158,107 @@ def test_an_independent_script_recomputes_the_logged_returns(tmp_path, kind, loa
                                           f"judged: {{informativeness: {kind}}}\n")
     assert recompute.main(tmp_path) == 0
     assert len({tuple(json.loads(r)["returns"]) for r in records}) >= 3
+
+
+# --- Adversarial variants: what a creator might write to earn informativeness without a new problem. ---
+
+SEED_0 = "15 - 43 - 75 - 72"  # the seed problem of match 0 (reasoning-gym chain_sum, dataset seed 0)
+FORMAT_LOSS = [-1.5, 0.5]  # creator, solver: the match rules' invalid returns
+
+
+def seed_0_match(game=None):
+    match = (game or CreatorSolverGame()).new_match(0)
+    assert match.source == "chain_sum" and match.seed_expression == SEED_0
+    return match
+
+
+@pytest.mark.parametrize("variant", [
+    "12 + 3 # the answer is 15",     # a comment, whose text the solver would be shown
+    "12 + 3 #",
+    "0x1F + 2",                      # hex, octal, binary: integers to Python, not decimal arithmetic
+    "0o17 * 2",
+    "0b101 - 1",
+    "1_2 + 3",                       # an underscore inside a number
+    "000 + 12",                      # Python reads 000 as 0; no leading zeros
+    "007 + 1",
+    "9**9**9",                       # must be refused without computing it
+    "2 ** 3 + 1",
+    "12 + 3\x00",                    # NUL
+    "１２ + 3",                       # fullwidth digits
+    "12 \u2212 3",                   # the Unicode minus sign
+    "12 +\u200b 3",                  # a zero-width space
+    "12 + 3 / 1",                    # division is not in the rule
+    "+7 * 3",                        # unary plus is not in the rule
+    "1e3 + 1", "1.5 * 2", "True + 1", "12 + 3 if 1 else 0", "[12] * 3",
+    "12 + 3 or 12 * 3",              # a hedge between two problems
+    "(" * 50_000 + "1 + 2" + ")" * 50_000,  # 100k characters
+])
+def test_anything_but_decimal_integer_arithmetic_is_a_format_loss(variant):
+    match = CreatorSolverGame().new_match(3)
+    match.submit(box(variant))
+    assert match.is_over() and match.returns() == FORMAT_LOSS
+    assert variant_value(variant) is None
+
+
+@pytest.mark.parametrize("copy", [
+    SEED_0 + " + 0", "(" + SEED_0 + ") * 1", "1 * (" + SEED_0 + ") - 0", "0 + " + SEED_0,
+    "-(-(" + SEED_0 + "))", "((15)) - ((43)) - (75) - 72", "15-43-75-72",
+    "-72 - 75 - 43 + 15",            # the same terms in another order
+    "15 - (43 + 75 + 72)",           # regrouped
+    "15 - 43 - (75 + 72) * 1",       # regrouped, times 1
+    "15 + -43 + -75 + -72",          # subtraction written as adding a negative
+    SEED_0 + " + 5 - 5",             # a term and its opposite
+    SEED_0 + " + 0 * 7",             # a product with a 0 factor
+])
+def test_a_trivial_identity_of_the_seed_is_a_copy_and_a_format_loss(copy):
+    match = seed_0_match()
+    match.submit(box(copy))
+    assert variant_value(copy) == 15 - 43 - 75 - 72 and same_problem(copy, SEED_0)
+    assert match.is_over() and match.returns() == FORMAT_LOSS
+
+
+@pytest.mark.parametrize("variant, value", [
+    ("15 - 43 - 75 - 73", -176), ("15 - 43 - 75 + 72", -31), ("(15 - 43 - 75 - 72) * 2", -350),
+    ("15 - 43 * 75 - 72", -3282), ("15 - (43 - 75) - 72", -25),
+])
+def test_a_variant_that_changes_the_problem_is_played(variant, value):
+    match = play(seed_0_match(CreatorSolverGame(attempts=2)), variant, [box(str(value)), box(str(value + 1))])
+    assert match.returns() == [1.0, 0.5] and match.verdict.labels["value"] == value
+
+
+def test_a_trivial_identity_of_a_buffered_variant_replaces_it_in_the_buffer():
+    game = CreatorSolverGame(attempts=2)
+    for variant in ("3 * (4 + 5)", "(5 + 4) * 3 * 1", "0 + 3 * (4 + 5)"):
+        play(game.new_match(1), variant, [box("27"), box("26")])
+    assert game.buffer.entries == [("0 + 3 * (4 + 5)", 1.0)]
+
+
+def test_what_simplified_undoes_and_what_it_keeps():
+    assert simplified("(2 + 3) * 1") == simplified("3 + 2") == simplified("--(3 + 2) - 0") == ("+", (2, 3))
+    assert simplified("-2 * 3") == simplified("2 * -3") == simplified("-(3 * 2)") == ("-", ("*", (2, 3)))
+    assert simplified("-5 * -9 * 7") == simplified("5 * 9 * 7") != simplified("-5 * 9 * 7")
+    # distributing or computing is not undone: three problems of value 14
+    assert len({simplified("2 * (3 + 4)"), simplified("2 * 3 + 2 * 4"), simplified("14")}) == 3
+
+
+def test_nested_parentheses_are_redundant_and_cost_nothing():
+    nested = "(" * 55 + "1 + 2" + ")" * 55
+    assert len(nested) <= 120 and variant_value(nested) == 3 and same_problem(nested, "2 + 1")
+
+
+@pytest.mark.parametrize("answers, solver_rewards", [
+    ([box("-84"), box(" -84. ")], [1.0, 1.0]),
+    ([box("84"), box("-84")], [0.0, 1.0]),                           # the sign counts
+    ([box("-84") + box("-85"), box("-84")], [0.0, 1.0]),             # two answers are none
+    ([box("-84 or -85"), box("about -84")], [0.0, 0.0]),             # hedges
+    ([box("-84") + " or maybe " + box("-84"), box("-084")], [1.0, 1.0]),  # one answer, twice; a leading 0
+    ([box("\u221284"), box("-84\x00")], [0.0, 0.0]),                 # Unicode minus; NUL
+    ([box("-8\u200b4"), box("-84.0")], [0.0, 0.0]),                  # zero-width space; a decimal point
+    (["-84", box("9" * 100_000)], [0.0, 0.0]),                       # no box; 100k digits
+    (["\\boxed{" * 20_000 + "-84}", box("-84")], [1.0, 1.0]),        # 140k characters of openers, then -84
+])
+def test_solver_answers_are_graded_exactly(answers, solver_rewards):
+    match = play(CreatorSolverGame(attempts=2).new_match(2), "(15 - 43) * 3", answers)
+    assert match.verdict.labels["value"] == -84
+    assert [r for _, r in match.scored_turns(1)] == solver_rewards
+    assert match.returns() == [max(solver_rewards) - min(solver_rewards), sum(solver_rewards) / 2]

@@ -6,11 +6,13 @@
 A match starts from a seed problem: with probability `BUFFER_SHARE` (eva's 25%) one of the game's
 buffered variants (drawn from the match's seed), else a reasoning-gym arithmetic item (``chain_sum``,
 ``basic_arithmetic``). The creator (seat 0) sees the seed's expression and writes a variant,
-``\\boxed{EXPRESSION}``: integers of at most 3 digits with ``+ - *`` and parentheses, 1 to
+``\\boxed{EXPRESSION}``: decimal integers of at most 3 digits (no leading zeros) with ``+ - *``, parentheses
+and spaces, nothing else (no comment, no ``0x``/``0o``/``0b`` literal, no ``_`` in a number, no ``**``), 1 to
 `MAX_OPERATIONS` operations, every intermediate result within `MAX_MAGNITUDE`, not the seed itself.
-Anything else is a format loss (the match rules' invalid returns); so is the seed again, up to spacing
-and redundant parentheses. The expression is parsed with `ast` and computed by `solution_steps`;
-nothing is evaluated as code.
+Anything else is a format loss (the match rules' invalid returns). The seed again is one: a variant is a
+copy when its simplified form (`simplified`) is the seed's, so ``seed + 0``, ``seed * 1``, ``--seed``,
+extra parentheses or the seed's terms or factors in another order are copies too. The expression is parsed
+with `ast` and computed by `solution_steps`; nothing is evaluated as code.
 
 The solver (seat 1) then answers "What is EXPRESSION?" `attempts` times, each attempt its own turn
 and its own scored trajectory: 1 when its answer is the value, else 0 (a reply without an answer is
@@ -40,34 +42,97 @@ from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_rec
 from sparring.games.sneaky_critic import TASKS, TRAIN_SEED, arithmetic_datasets, solution_steps
 
 BUFFER_SHARE = 0.25
-MAX_OPERATIONS, MAX_LITERAL, MAX_MAGNITUDE, MAX_EXPRESSION_CHARS = 6, 999, 10**6, 120
+MAX_OPERATIONS, MAX_DIGITS, MAX_MAGNITUDE, MAX_EXPRESSION_CHARS = 6, 3, 10**6, 120
 INFORMATIVENESS = ("max_min", "max_mean")
 _INTEGER = re.compile(r"^\s*(-?\d{1,12})\s*\.?\s*$")
+# All a variant may be written with. Python reads more as an integer (0x1F, 0o17, 0b11, 1_0, 000) and skips
+# a comment, whose text the solver would then be shown; none of it gets past this.
+_VARIANT_TEXT = re.compile(rf"(?:[-+*() ]|(?<![0-9])(?:0|[1-9][0-9]{{0,{MAX_DIGITS - 1}}})(?![0-9]))+")
+
+# A simplified expression: an int, ("+", terms), ("*", factors) or ("-", product), the negated product.
+Form = Any
 
 
 def variant_value(text: str) -> int | None:
     """The value of a creator's expression when it is a well-formed variant (see the module doc)."""
-    if len(text) > MAX_EXPRESSION_CHARS:
-        return None
-    try:
-        tree = ast.parse(text, mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    if any(isinstance(n, ast.Constant) and (type(n.value) is not int or abs(n.value) > MAX_LITERAL)
-           for n in ast.walk(tree)):
+    if len(text) > MAX_EXPRESSION_CHARS or not _VARIANT_TEXT.fullmatch(text):
         return None
     try:
         steps = solution_steps(text)
-    except (SparringError, RecursionError):
+    except (SyntaxError, SparringError):
         return None
     if not 1 <= len(steps) <= MAX_OPERATIONS or any(abs(s.result) > MAX_MAGNITUDE for s in steps):
         return None
     return steps[-1].result
 
 
-def same_expression(a: str, b: str) -> bool:
-    """Whether two well-formed expressions are one problem: equal up to spacing and redundant parentheses."""
-    return ast.dump(ast.parse(a, mode="eval")) == ast.dump(ast.parse(b, mode="eval"))
+def simplified(expression: str) -> Form:
+    """The problem an expression (integers, + - *, parentheses) poses, with its trivial identities undone.
+
+    Parentheses that change nothing are gone (`ast`); a sum is its signed terms, sorted, without 0 terms
+    and without a term that its opposite cancels (``a - (b - c)`` is ``a - b + c``, ``a + 5 - 5`` is ``a``);
+    a product is its sign and its factors, sorted, without 1 factors, and 0 if a factor is 0; ``--a``
+    is ``a``. Nothing is computed beyond that: ``2 * (3 + 4)``, ``2 * 3 + 2 * 4`` and ``14`` are three problems.
+    """
+    return _form(ast.parse(expression, mode="eval").body)
+
+
+def same_problem(a: str, b: str) -> bool:
+    """Whether two expressions are one problem: the same `simplified` form."""
+    return simplified(a) == simplified(b)
+
+
+def _form(node: ast.AST) -> Form:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return _negated(_form(node.operand))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        right = _form(node.right)
+        return _sum([_form(node.left), right if isinstance(node.op, ast.Add) else _negated(right)])
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _product([_form(node.left), _form(node.right)])
+    raise SparringError(f"creator_solver: not an integer expression with + - *: {ast.unparse(node)!r}")
+
+
+def _negated(form: Form) -> Form:
+    if isinstance(form, int):
+        return -form
+    kind, inner = form
+    if kind == "+":
+        return _sum([_negated(term) for term in inner])
+    return inner if kind == "-" else ("-", form)
+
+
+def _sum(terms: list[Form]) -> Form:
+    flat = [t for term in terms for t in (term[1] if _is(term, "+") else [term]) if t != 0]
+    kept: list[Form] = []
+    for term in flat:
+        opposite = _negated(term)
+        if opposite in kept:
+            kept.remove(opposite)
+        else:
+            kept.append(term)
+    if len(kept) <= 1:
+        return kept[0] if kept else 0
+    return ("+", tuple(sorted(kept, key=repr)))
+
+
+def _product(factors: list[Form]) -> Form:
+    negative, flat = False, []
+    for factor in factors:
+        if _is(factor, "-") or (isinstance(factor, int) and factor < 0):
+            negative, factor = not negative, _negated(factor)
+        flat.extend(factor[1] if _is(factor, "*") else [factor])
+    if 0 in flat:
+        return 0
+    kept = sorted((f for f in flat if f != 1), key=repr)
+    product = kept[0] if len(kept) == 1 else ("*", tuple(kept)) if kept else 1
+    return _negated(product) if negative else product
+
+
+def _is(form: Form, kind: str) -> bool:
+    return isinstance(form, tuple) and form[0] == kind
 
 
 def informativeness(rewards: Sequence[float], kind: str) -> float:
@@ -78,14 +143,14 @@ def informativeness(rewards: Sequence[float], kind: str) -> float:
 
 class VariantBuffer:
     """The most informative variants, best first (newest first on ties), at most `size` of them; a
-    variant added again (`same_expression`) replaces its old entry."""
+    variant added again (`same_problem`) replaces its old entry."""
 
     def __init__(self, size: int):
         self.size = size
         self.entries: list[tuple[str, float]] = []
 
     def add(self, expression: str, score: float) -> None:
-        self.entries = [(expression, score), *(e for e in self.entries if not same_expression(e[0], expression))]
+        self.entries = [(expression, score), *(e for e in self.entries if not same_problem(e[0], expression))]
         self.entries.sort(key=lambda entry: -entry[1])  # stable: the newest stays first among equals
         del self.entries[self.size:]
 
@@ -172,7 +237,7 @@ class CreatorSolverMatch(JudgedMatch):
         answer = single_answer(text, self.rules.answer_format)
         if self._engine_seat() == 1:
             return answer if answer is not None else ""  # an attempt without an answer is just wrong
-        if answer is None or variant_value(answer) is None or same_expression(answer, self.seed_expression):
+        if answer is None or variant_value(answer) is None or same_problem(answer, self.seed_expression):
             return None
         return answer
 
