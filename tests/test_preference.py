@@ -11,7 +11,10 @@ from sparring.config import ConfigError, load_config
 from sparring.errors import SparringError
 from sparring.evaluation.preference_gap import candidates, duality_gap
 from sparring.games import make_game
-from sparring.judges.preference import RulePreferenceJudge, win_shares
+from sparring.games.base import TRAINING_RULES
+from sparring.games.preference import PreferenceGame, PreferenceMatch, Prompt
+from sparring.games.reasoning import ReasoningGame
+from sparring.judges.preference import TIE_BREAKS, RulePreferenceJudge, win_shares
 from sparring.training.learner import Learner, LearnerSample
 from sparring.training.losses import preference_loss, preference_terms
 from sparring.training.metrics import read_metrics
@@ -24,7 +27,10 @@ PREFERENCE = ("games.names=[preference]", "preference.tie_break=shorter", "algo.
 
 
 def played(game, seed, replies):
-    match = game.new_match(seed)
+    return submitted(game.new_match(seed), replies)
+
+
+def submitted(match, replies):
     for reply in replies:
         match.submit(reply)
     return match
@@ -58,6 +64,65 @@ def test_the_tie_break_decides_between_equally_scored_answers(tie_break, expecte
         expected = [[0.5, 0.5, 1.0], [0.5, 0.5, 1.0], [0.0, 0.0, 0.5]]
     assert matrix == expected
     assert all(matrix[i][j] + matrix[j][i] == 1.0 for i in range(3) for j in range(3))
+
+
+@pytest.fixture(scope="module")
+def judge_pair():
+    """P(first reply > second reply) for a prompt with a chosen reference, each reply scored by basic_arithmetic's
+    own scorer (which pays partial credit to any answer that contains the reference) and ranked by the rule judge."""
+    task = ReasoningGame("basic_arithmetic")
+    games = {tie: PreferenceGame(("basic_arithmetic",), samples=2, tie_break=tie) for tie in TIE_BREAKS}
+
+    def judge(reference, first, second, tie_break="closer"):
+        prompt = Prompt("What is the answer?", reference, lambda answer: task.score(answer, {"answer": reference}))
+        match = submitted(PreferenceMatch(games[tie_break], 0, TRAINING_RULES, prompt), [first, second])
+        return match.verdict.labels["preference"][0][1]
+
+    return judge
+
+
+HEDGE_OF_100K = "\\boxed{" + "57 " * 33_334 + "}"
+
+
+@pytest.mark.parametrize("reference, first, second, first_wins", [
+    ("57", r"\boxed{57}", r"\boxed{56}", 1.0),  # right beats wrong
+    ("57", r"\boxed{9999}", r"\boxed{banana}", 1.0),  # a reply without an integer loses to every integer
+    ("57", r"\boxed{56}", r"\boxed{58 57 59}", 1.0),  # a hedge holding the reference loses to a wrong answer
+    ("57", r"\boxed{3}", r"\boxed{57 or 58}", 1.0),
+    ("57", r"\boxed{banana}", r"\boxed{57 or 58}", 1.0),  # ... even to one answer that is no number
+    ("57", "no answer at all", r"\boxed{57 or 58}", 0.5),  # a hedge is no answer
+    ("57", r"\boxed{50}", r"\boxed{58}\boxed{57}", 1.0),  # two different answers, the right one last: no answer
+    ("57", r"\boxed{banana}", r"\boxed{57}\boxed{58}", 1.0),
+    ("57", r"\boxed{57}\boxed{57}", r"\boxed{57}", 0.5),  # the same answer twice is one answer
+    ("64", r"\boxed{64.0}", r"\boxed{6464}", 1.0),  # 64.0 is right; 6464 only contains it
+    ("64", r"\boxed{64.0}", r"\boxed{64}", 0.5),
+    ("57", r"\boxed{057}", r"\boxed{57}", 0.5),
+    ("57", r"\boxed{5.7e1}", r"\boxed{57}", 0.5),
+    ("0", r"\boxed{-0}", r"\boxed{0}", 0.5),
+    ("-57", "\\boxed{\u221257}", r"\boxed{-57}", 0.5),  # the Unicode minus sign
+    ("1057", r"\boxed{1,057}", r"\boxed{1057}", 0.5),  # digit grouping, as reasoning-gym's number scorer reads it
+    ("57", "\\boxed{\uff15\uff17}", r"\boxed{57}", 0.5),  # fullwidth digits
+    ("57", "\\boxed{\u0665\u0667}", r"\boxed{57}", 0.5),  # Arabic-Indic digits
+    ("57", "\\boxed{5\u200b7}", r"\boxed{56}", 1.0),  # a zero-width space inside the number
+    ("57", r"\boxed{56}", r"\boxed{not 57}", 1.0),  # words around the reference: no integer
+    ("57", r"\boxed{56}", r"\boxed{56.5}", 1.0),  # a number that is no integer is farthest
+    ("57", r"\boxed{3}", r"\boxed{1e99999999999999999999}", 1.0),  # an exponent no decimal holds: no number
+    ("57", r"\boxed{50}", "\\boxed{5\x007}", 1.0),  # NUL between the digits: two numbers, a hedge
+    ("57", "\x00\\boxed{57}\x00", r"\boxed{56}", 1.0),  # NUL outside the answer changes nothing
+    ("57", "x" * 100_000 + r"\boxed{57}", r"\boxed{56}", 1.0),  # 100k characters of reply
+    ("57", r"\boxed{3}", HEDGE_OF_100K, 1.0),  # a 100k-character hedge
+    ("57", r"\boxed{3}", "\\boxed{" + "7" * 100_000 + "}", 1.0),  # a 100k-digit number is far
+])
+def test_the_rule_judge_ranks_adversarial_replies_as_the_docs_say(judge_pair, reference, first, second, first_wins):
+    assert judge_pair(reference, first, second) == first_wins
+    assert judge_pair(reference, second, first) == 1.0 - first_wins
+
+
+@pytest.mark.parametrize("tie_break", TIE_BREAKS)
+def test_under_every_tie_break_a_hedge_loses_and_an_equal_number_is_right(judge_pair, tie_break):
+    assert judge_pair("57", "the answer is \\boxed{3}", r"\boxed{57 or 58}", tie_break) == 1.0
+    assert judge_pair("64", r"\boxed{64.0}", r"\boxed{6464}", tie_break) == 1.0
+    assert judge_pair("64", r"\boxed{64.0}", r"\boxed{6}", tie_break) == 1.0  # right beats a shorter wrong reply
 
 
 def test_spin_prefers_the_data_answer_to_every_sample():

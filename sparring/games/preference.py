@@ -4,7 +4,7 @@
     match = game.new_match(seed=3)          # prompt 3: a reasoning-gym item (or a line of a JSONL file)
 
 The only seat (role ``responder``) answers the prompt `samples` times, each answer its own turn (a reply
-without an answer in the format is simply wrong, as in creator_solver). The judge
+without an answer in the format, or with two different answers, is simply wrong, as in creator_solver). The judge
 (`sparring.judges.preference`) then gives the exact preference matrix over the answers,
 ``P[i][j] = P(answer i > answer j)``. What trains on it:
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sparring.errors import SparringError
-from sparring.games.answer import extract_answer, format_answer
+from sparring.games.answer import format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
 from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
 from sparring.games.reasoning import EVAL_SEED, TRAIN_SEED, ReasoningGame, task_prompt
@@ -150,8 +150,9 @@ class PreferenceMatch(JudgedMatch):
         return None if self.verdict is not None else 0
 
     def parse(self, text: str) -> str:
-        answer = extract_answer(text, self.rules.answer_format)
-        return "" if answer is None else answer.strip()  # an answer without the format is just wrong
+        """The reply's answer; a reply without one, or whose answer marks differ (a hedge), answers "" (wrong)."""
+        answer = single_answer(text, self.rules.answer_format, fold=False)
+        return "" if answer is None else answer.strip()
 
     def _engine_apply(self, move: str) -> None:
         if len(self.turns) == self.game.samples:

@@ -1,9 +1,15 @@
 """Preference judges: which of two answers to one prompt is better, as a matrix over a group of answers.
 
-The rule judge ranks answers by the task's own score (a correct answer beats a wrong one), then by a
-declared tie-break: ``none`` (equal scores tie, 1/2), ``shorter`` (the shorter reply wins) or ``closer``
-(the integer answer nearer the reference wins; an answer that is no integer is farthest). The matrix
-``P[i][j] = P(answer i > answer j)`` is exact: 1, 0 or 1/2, with ``P + P^T = 1``.
+The rule judge ranks answers by three keys, in order. First, a reply that gives one answer beats one that
+gives none or hedges (the game reads two different answer marks as no answer; for a numeric reference, an
+answer holding several numbers, such as ``57 or 58``, is a hedge). Second, a right answer beats a wrong
+one: for a numeric reference, the answer is right when it is one number equal to the reference, read as a
+reader reads it (``64.0``, ``064``, ``+64``, fullwidth or other digits all equal ``64``); otherwise right
+means the task's full score. Partial credit never ranks: the task scorers pay it to any answer that
+contains the reference, a hedge included. Third, a declared tie-break: ``none`` (a tie, 1/2),
+``shorter`` (the shorter reply wins) or ``closer`` (the integer answer nearer an integer reference wins;
+an answer that is no integer is farthest). The matrix ``P[i][j] = P(answer i > answer j)`` is exact:
+1, 0 or 1/2, with ``P + P^T = 1``.
 
 The model judge asks a frozen local causal LM, for every ordered pair of a prompt's answers in one
 batch, which of answers A and B is correct, and reads ``P(A)`` from its next-token logits for " A" and
@@ -14,23 +20,49 @@ the share of the rule's strict preferences the model agrees with is logged.
 
 from __future__ import annotations
 
-import math
+import decimal
+import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import torch
 
 from sparring.games.judged import Verdict
+from sparring.games.text_forms import fold
 from sparring.model import eval_mode, load_model
 
 TIE_BREAKS = ("none", "shorter", "closer")
 
+# A number as an answer writes it (after `_plain`): sign, digits, optional fraction and exponent.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?")
+# Arithmetic on answers of any size: a long or large number must not overflow the default context.
+_UNBOUNDED = decimal.Context(Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+_FARTHEST = Decimal("-Infinity")
 
-def _integer(text: str | None) -> int | None:
+
+def _plain(text: str) -> str:
+    """The text as a reader reads its numbers: folded (fullwidth digits, invisible characters), the minus
+    sign written as '-', digit-grouping commas dropped (as reasoning-gym's number scorer does), stripped."""
+    return fold(text).replace("\u2212", "-").replace(",", "").strip()
+
+
+def read_number(text: str | None) -> tuple[Decimal | None, int]:
+    """The value of a text that is one number and nothing else (else None), and how many numbers it holds."""
+    if text is None:
+        return None, 0
+    plain = _plain(text)
+    count = len(_NUMBER.findall(plain))
+    if not _NUMBER.fullmatch(plain):
+        return None, count
     try:
-        return int(str(text).strip())
-    except ValueError:
-        return None
+        return Decimal(plain), count
+    except decimal.InvalidOperation:  # an exponent beyond what any decimal context holds
+        return None, count
+
+
+def _is_integer(value: Decimal | None) -> bool:
+    return value is not None and value == value.to_integral_value()
 
 
 def preference_matrix(keys: Sequence[tuple[float, ...]]) -> list[list[float]]:
@@ -54,13 +86,24 @@ class RulePreferenceJudge:
             raise ValueError(f"tie_break must be one of {TIE_BREAKS}, got {tie_break!r}")
         self.tie_break = tie_break
 
-    def key(self, score: float, answer: str | None, reply: str, reference: Any) -> tuple[float, ...]:
+    def key(self, score: float, answer: str | None, reply: str, reference: Any) -> tuple[Any, ...]:
+        """(gives one answer, is right, tie-break): larger ranks higher."""
+        target, _ = read_number(None if reference is None else str(reference))
+        value, count = read_number(answer)
+        if target is None:  # a reference that is no number: the task's full score is right
+            answered, right = bool(answer), score >= 1.0
+        else:
+            answered, right = value is not None or (bool(answer) and count < 2), value == target
+        return answered, right, *self._tie_break(value, target, reply)
+
+    def _tie_break(self, value: Decimal | None, target: Decimal | None, reply: str) -> tuple[Any, ...]:
         if self.tie_break == "shorter":
-            return score, -len(reply)
+            return (-len(reply),)
         if self.tie_break == "closer":
-            value, target = _integer(answer), _integer(reference)
-            return score, -math.inf if value is None or target is None else -abs(value - target)
-        return (score,)
+            if _is_integer(value) and _is_integer(target):
+                return (_UNBOUNDED.subtract(value, target).copy_abs().copy_negate(),)
+            return (_FARTHEST,)
+        return ()
 
     def rank(self, scores: Sequence[float], answers: Sequence[str | None], replies: Sequence[str],
              reference: Any) -> list[list[float]]:
