@@ -142,20 +142,24 @@ def _hand_losses(kind, d, P, beta, tau=0.0, r=None):
     total = 0.0
     for i in range(n):
         for j in range(n):
-            if P[i][j] > 0.5:
+            if P[i][j] != P[j][i]:  # every order of a pair that is no tie, weighted by P (Bernoulli labels)
                 h = d[i] - d[j]
                 if kind == "dpo":
-                    total += math.log(1 + math.exp(-beta * h))
+                    total += P[i][j] * math.log(1 + math.exp(-beta * h))
                 elif kind == "ipo":
-                    total += (h - eta / 2) ** 2
+                    total += P[i][j] * (h - eta / 2) ** 2
                 else:
-                    total += (h - eta * tau * (r[i] - r[j]) - eta / 2) ** 2
+                    total += P[i][j] * (h - eta * tau * (r[i] - r[j]) - eta / 2) ** 2
     return total
 
 
+RULE_MATRIX = [[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
+MODEL_MATRIX = [[0.5, 0.8, 0.65], [0.2, 0.5, 0.5], [0.35, 0.5, 0.5]]  # a soft judge's, with one tie
+
+
+@pytest.mark.parametrize("P", [RULE_MATRIX, MODEL_MATRIX], ids=["rule", "model"])
 @pytest.mark.parametrize("kind", ["sppo", "dpo", "ipo", "inpo"])
-def test_each_preference_loss_and_its_gradient_equal_a_hand_computation(kind):
-    P = [[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
+def test_each_preference_loss_and_its_gradient_equal_a_hand_computation(kind, P):
     d0, r = [0.3, -0.2, 0.7], [0.1, -0.4, 0.25]
     beta, tau = 0.5, 0.2
     d = torch.tensor(d0, dtype=torch.float64, requires_grad=True)
@@ -171,6 +175,59 @@ def test_each_preference_loss_and_its_gradient_equal_a_hand_computation(kind):
         numeric = (_hand_losses(kind, up, P, beta, tau, r) - _hand_losses(kind, down, P, beta, tau, r)) / (2 * eps)
         assert float(d.grad[k]) == pytest.approx(numeric, rel=1e-6, abs=1e-8)
     assert preference_terms(kind, torch.tensor(P)) == (3 if kind == "sppo" else 2)
+
+
+@pytest.mark.parametrize("kind", ["dpo", "ipo", "inpo"])
+def test_a_rule_matrix_gives_exactly_the_hard_label_pair_loss(kind):
+    # one full term per ordered pair the rule prefers (P = 1), none for ties or for the losing order
+    P = torch.tensor([[0.5, 1.0, 1.0, 0.5], [0.0, 0.5, 0.5, 0.0], [0.0, 0.5, 0.5, 1.0], [0.5, 1.0, 0.0, 0.5]])
+    d = torch.tensor([0.3, -0.2, 0.7, -1.3])
+    r = torch.tensor([0.1, -0.4, 0.25, 0.6])
+    beta, tau = 0.5, 0.2
+    winners, losers = torch.nonzero(P > 0.5, as_tuple=True)
+    h = d[winners] - d[losers]
+    hard = {"dpo": -torch.nn.functional.logsigmoid(beta * h), "ipo": (h - 1 / beta / 2) ** 2,
+            "inpo": (h - tau / beta * (r[winners] - r[losers]) - 1 / beta / 2) ** 2}[kind].sum()
+    assert torch.equal(preference_loss(kind, d, P, beta=beta, tau=tau, ref_logratio=r), hard)
+    assert preference_terms(kind, P) == len(winners) == 4
+
+
+def _pair_minimiser(kind, p, beta, tau, r):
+    """Where theory puts the least loss of one pair judged P(y_0 > y_1) = p: h = logit(p) / beta (DPO's soft
+    cross entropy), h = (p - 1/2) / beta (IPO with Bernoulli labels), shifted by the mixture term (INPO)."""
+    if kind == "dpo":
+        return math.log(p / (1 - p)) / beta
+    return (p - 0.5) / beta + (tau / beta * (r[0] - r[1]) if kind == "inpo" else 0.0)
+
+
+@pytest.mark.parametrize("p", [0.51, 0.7, 0.95])
+@pytest.mark.parametrize("kind", ["dpo", "ipo", "inpo"])
+def test_a_soft_preference_moves_the_pair_losses_minimiser_where_theory_says(kind, p):
+    beta, tau, r = 0.5, 0.2, torch.tensor([0.3, -0.1], dtype=torch.float64)
+    P = torch.tensor([[0.5, p], [1 - p, 0.5]], dtype=torch.float64)
+
+    def loss_at(h):
+        d = torch.tensor([h, 0.0], dtype=torch.float64, requires_grad=True)
+        return preference_loss(kind, d, P, beta=beta, tau=tau, ref_logratio=r), d
+
+    best = _pair_minimiser(kind, p, beta, tau, r.tolist())
+    loss, d = loss_at(best)
+    loss.backward()
+    assert float(d.grad[0]) == pytest.approx(0.0, abs=1e-9)
+    assert all(loss_at(best + step)[0].item() > loss.item() for step in (-0.05, 0.05))
+    assert preference_terms(kind, P) == 1
+
+
+@pytest.mark.parametrize("kind", ["dpo", "ipo", "inpo"])
+def test_a_barely_preferred_pair_weighs_less_than_a_certain_one(kind):
+    d = torch.tensor([0.0, 0.0], requires_grad=True)
+    grads = []
+    for p in (0.51, 1.0):
+        d.grad = None
+        preference_loss(kind, d, torch.tensor([[0.5, p], [1 - p, 0.5]]), beta=0.5).backward()
+        grads.append(float(d.grad[0]))
+    assert grads[0] < 0 and grads[1] < 0  # both push the preferred answer up
+    assert abs(grads[0]) < 0.1 * abs(grads[1])
 
 
 def test_inpo_without_the_reference_term_is_ipo():

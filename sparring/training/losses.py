@@ -163,30 +163,37 @@ def preference_loss(
 
     * ``sppo`` (Wu et al. 2024, eq. 3.5) over every answer: ``(logratio_i - eta (P_i - 1/2))^2`` with
       ``P_i = mean_j P[i, j]``, the answer's win probability against the group (itself included at 1/2).
-    * the pair losses, over every ordered pair the judge prefers (``P[i, j] > 1/2``), with
-      ``h = logratio_i - logratio_j``: ``dpo`` ``-log sigmoid(beta h)`` (SPIN when ``y_i`` is the data's
-      answer), ``ipo`` ``(h - eta / 2)^2``, ``inpo`` (Zhang et al. 2024) ``(h - eta tau (r_i - r_j) - eta / 2)^2``
-      with ``r = ref_logratio = log pi_ref - log pi_t``: IPO against the geometric mixture
-      ``pi_ref^(eta tau) pi_t^(1 - eta tau)``; ``tau = 0`` is ``ipo``.
+    * the pair losses, with ``h = logratio_i - logratio_j``, over every pair the judge does not call a tie
+      (``P[i, j] != P[j, i]``), its label drawn from Bernoulli(``P[i, j]``): each ordered pair's term is
+      weighted by ``P[i, j]``. ``dpo`` ``-log sigmoid(beta h)`` (SPIN when ``y_i`` is the data's answer),
+      least at ``beta h = logit P``; ``ipo`` ``(h - eta / 2)^2``, least at ``h = eta (P - 1/2)``;
+      ``inpo`` (Zhang et al. 2024) ``(h - eta tau (r_i - r_j) - eta / 2)^2`` with
+      ``r = ref_logratio = log pi_ref - log pi_t``: IPO against the geometric mixture
+      ``pi_ref^(eta tau) pi_t^(1 - eta tau)``; ``tau = 0`` is ``ipo``. A rule judge's 0/1 preference is the
+      hard label: one full term for the preferred order, none for the other.
     """
     eta = 1.0 / beta
     if kind == "sppo":
         win = preference.mean(dim=1)
         return ((logratio - eta * (win - 0.5)) ** 2).sum()
-    winners, losers = torch.nonzero(preference > 0.5, as_tuple=True)
-    h = logratio[winners] - logratio[losers]
+    # A pair is a tie when P[i, j] = P[j, i]; zero-weight orders are left out, so a 0/1 matrix sums exactly
+    # the hard-label terms.
+    firsts, seconds = torch.nonzero((preference != preference.T) & (preference > 0), as_tuple=True)
+    weights = preference[firsts, seconds].to(logratio.dtype)
+    h = logratio[firsts] - logratio[seconds]
     if kind == "dpo":
         terms = -torch.nn.functional.logsigmoid(beta * h)
     elif kind == "ipo":
         terms = (h - eta / 2) ** 2
     elif kind == "inpo":
-        mixed = 0.0 if ref_logratio is None else eta * tau * (ref_logratio[winners] - ref_logratio[losers])
+        mixed = 0.0 if ref_logratio is None else eta * tau * (ref_logratio[firsts] - ref_logratio[seconds])
         terms = (h - mixed - eta / 2) ** 2
     else:
         raise ValueError(f"kind must be one of sppo, dpo, ipo, inpo; got {kind!r}")
-    return terms.sum()
+    return (weights * terms).sum()
 
 
 def preference_terms(kind: str, preference: torch.Tensor) -> int:
-    """How many terms `preference_loss` sums for a group: its answers (sppo) or its preferred pairs."""
-    return preference.shape[0] if kind == "sppo" else int((preference > 0.5).sum())
+    """How many terms `preference_loss` sums for a group: its answers (sppo) or its pairs that are no tie
+    (the two weighted orders of a pair make one term)."""
+    return preference.shape[0] if kind == "sppo" else int((preference != preference.T).sum()) // 2
