@@ -370,9 +370,11 @@ class JudgedConfig:
     buffer_size: int = option(256, "creator_solver: informative variants kept (best first); challenger_solver: recent "
                                    "valid questions a new one is compared with; both saved in checkpoints.")
     duplicate_threshold: float = option(
-        0.5, "challenger_solver: word-bigram Jaccard similarity to a buffered question from which a question is a "
-             "near-duplicate.")
-    duplicate_penalty: float = option(0.5, "challenger_solver: subtracted from a near-duplicate's min(p, 1 - p).")
+        0.6, "challenger_solver: similarity to a buffered question from which a question is a near-duplicate "
+             "(Jaccard of the character 3-grams of the two texts' letters and digits, so spelling tricks leave it at 1).")
+    duplicate_penalty: float = option(
+        0.5, "challenger_solver: subtracted from a near-duplicate's uncertainty reward 1 - 2|p - 1/2| (the total "
+             "clamped at 0).")
     learnable_low: float = option(0.3, "challenger_solver: the solver trains on questions whose majority share p is "
                                        "at least this (R-Zero: 0.3)...")
     learnable_high: float = option(0.8, "challenger_solver: ...and at most this (R-Zero: 0.8).")

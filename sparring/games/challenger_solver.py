@@ -5,16 +5,22 @@
 
 The challenger (seat 0) sees one reasoning-gym item of a task (drawn from the seed, `tasks`) as an example
 of the kind of question to write, and writes a new question, ``\\boxed{QUESTION}``: at least
-`MIN_WORDS` words, at most `MAX_QUESTION_CHARS` characters, not the example itself (up to case, spacing
-and punctuation). Anything else is a format loss (the match rules' invalid returns): R-Zero's validity.
+`MIN_WORDS` words (`question_words`), at most `MAX_QUESTION_CHARS` characters, not the example itself (up
+to case, spacing, punctuation and the other spellings `letters_and_digits` folds). Anything else is a
+format loss (the match rules' invalid returns): R-Zero's validity.
 
-The solver (seat 1) then answers the question `attempts` times, each attempt its own turn (a reply
-without an answer, or with the prompt's placeholder ``ANSWER``, is an empty vote). No rule knows the
-answer of a question the model wrote, so the judge (`sparring.judges.rules.MajorityVoteJudge`) takes the solver's most common answer as the label
-and ``p`` = its share of the attempts (0 when no attempt answered). The challenger's return is R-Zero's
-``min(p, 1 - p)``, minus `duplicate_penalty` when the question is a near-duplicate: its word-bigram
-Jaccard similarity to one of the last `buffer_size` valid questions (saved in checkpoints) is at least
-`duplicate_threshold`. The solver learns only from learnable questions, ``low <= p <= high`` (R-Zero:
+The solver (seat 1) then answers the question `attempts` times, each attempt its own turn and its own
+vote (`vote`: spellings of one answer are one vote; a reply without an answer, an answer without a letter
+or digit, or the prompt's placeholder ``ANSWER`` in any case or punctuation is an empty vote). No rule
+knows the answer of a question the model wrote, so the judge (`sparring.judges.rules.MajorityVoteJudge`)
+takes the solver's most common vote as the label and ``p`` = its share of the attempts (0 when no attempt
+answered). The challenger's return is R-Zero's uncertainty ``1 - 2|p - 1/2|`` (= ``2 min(p, 1 - p)``),
+minus `duplicate_penalty` when the question is a near-duplicate, clamped at 0 as R-Zero does
+(`challenger_reward`). A near-duplicate's `similarity` to one of the last `buffer_size` valid questions
+(saved in checkpoints) is at least `duplicate_threshold`: the Jaccard similarity of the two texts'
+character 3-grams, taken over their letters and digits only, so invisible characters, hyphens or spaces
+inside words and changes of case or punctuation leave it at 1, and a typo costs at most three 3-grams.
+The solver learns only from learnable questions, ``low <= p <= high`` (R-Zero:
 0.3 and 0.8): each attempt is its own trajectory, 1 when it gave the majority answer, else 0. On any
 other question the solver's turns train nothing (its return is then the share of attempts that agree
 with the majority, for the logs).
@@ -26,25 +32,49 @@ from collections import Counter, deque
 from typing import Any, Sequence
 
 from sparring.errors import SparringError
-from sparring.games.answer import format_answer, single_answer, words
+from sparring.games.answer import format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, BufferedGame, Match, MatchRules, Turn
 from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
+from sparring.games.text_forms import fold, letters_and_digits
 
 TASKS = ("chain_sum", "basic_arithmetic", "leg_counting", "letter_counting")
-MIN_WORDS, MAX_QUESTION_CHARS = 3, 400
+MIN_WORDS, MAX_QUESTION_CHARS, NGRAM = 3, 400, 3
 PLACEHOLDER = "ANSWER"  # what the solver's prompt shows in the answer marks
+_DECORATION = " .,;:!?*_`'\""  # what may surround one answer without changing it: "12.", "**12**", "'blue'"
 
 
-def bigrams(text: str) -> set[tuple[str, ...]]:
-    """The text's word bigrams (its one word, for a one-word text)."""
-    w = words(text)
-    return {tuple(w[k:k + 2]) for k in range(max(1, len(w) - 1))} if w else set()
+def question_words(text: str) -> list[str]:
+    """The text's words: its runs between white space that hold a Latin letter or digit once folded, so
+    invisible characters between letters do not make one word several."""
+    return [word for word in fold(text).split() if letters_and_digits(word)]
+
+
+def char_ngrams(text: str) -> set[str]:
+    """The character `NGRAM`-grams of the text's letters and digits (`letters_and_digits`); the whole of
+    them when there are fewer."""
+    plain = letters_and_digits(text)
+    return {plain[k:k + NGRAM] for k in range(max(1, len(plain) - NGRAM + 1))} if plain else set()
 
 
 def similarity(a: str, b: str) -> float:
-    """Jaccard similarity of the two texts' word-bigram sets (1.0 for two texts without words)."""
-    x, y = bigrams(a), bigrams(b)
+    """Jaccard similarity of the two texts' character 3-gram sets (1.0 for two texts without letters or digits)."""
+    x, y = char_ngrams(a), char_ngrams(b)
     return len(x & y) / len(x | y) if x | y else 1.0
+
+
+def vote(answer: str | None) -> str:
+    """An attempt's answer as a vote: folded (`fold`: width, case, invisible characters, look-alike letters),
+    spacing collapsed, `_DECORATION` stripped from its ends. "" (an empty vote) for no answer, for one
+    without a Latin letter or digit, and for the prompt's placeholder in any case, spacing or punctuation,
+    which SmolLM2-135M's solvers agreed on often enough to make it the majority label."""
+    if answer is None or letters_and_digits(answer) in ("", letters_and_digits(PLACEHOLDER)):
+        return ""
+    return " ".join(fold(answer).split()).strip(_DECORATION)
+
+
+def challenger_reward(p: float, penalty: float) -> float:
+    """R-Zero's challenger reward: the uncertainty 1 - 2|p - 1/2| less the repetition penalty, clamped at 0."""
+    return max(0.0, 1.0 - 2.0 * abs(p - 0.5) - penalty)
 
 
 def majority(answers: Sequence[str]) -> tuple[str | None, float]:
@@ -85,7 +115,7 @@ class ChallengerSolverGame(BufferedGame, JudgedGame):
     rules_text = ("The challenger writes a new question like an example; the solver answers it several times. "
                   "The challenger scores when the solver's answers agree about half of the time.")
 
-    def __init__(self, attempts: int = 4, buffer_size: int = 256, duplicate_threshold: float = 0.5,
+    def __init__(self, attempts: int = 4, buffer_size: int = 256, duplicate_threshold: float = 0.6,
                  duplicate_penalty: float = 0.5, learnable: tuple[float, float] = (0.3, 0.8),
                  tasks: Sequence[str] = TASKS, judge: MatchJudge | None = None):
         if attempts < 2:
@@ -163,13 +193,10 @@ class ChallengerSolverMatch(JudgedMatch):
 
     def parse(self, text: str) -> str | None:
         if self._engine_seat() == 1:
-            answer = single_answer(text, self.rules.answer_format)
-            # an attempt without an answer is an empty vote; so is the prompt's placeholder copied, which
-            # SmolLM2-135M's solvers agreed on often enough to make it the majority label
-            return "" if answer is None or answer == PLACEHOLDER.casefold() else answer
+            return vote(single_answer(text, self.rules.answer_format))
         question = single_answer(text, self.rules.answer_format, fold=False)
-        if (question is None or len(words(question)) < MIN_WORDS or len(question) > MAX_QUESTION_CHARS
-                or words(question) == words(self.example_question)):
+        if (question is None or len(question_words(question)) < MIN_WORDS or len(question) > MAX_QUESTION_CHARS
+                or letters_and_digits(question) == letters_and_digits(self.example_question)):
             return None
         return question
 

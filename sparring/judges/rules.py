@@ -7,7 +7,7 @@ scores both seats as Self-RedTeam's code does (see `sparring.games.red_team`).
 scores the creator by informativeness.
 
 `MajorityVoteJudge` (challenger_solver): the solver's majority answer as the label, the challenger
-scored by R-Zero's min(p, 1 - p) less a duplicate penalty.
+scored by R-Zero's uncertainty 1 - 2|p - 1/2| less a duplicate penalty, clamped at 0.
 
 `SpellJudge` (ask_answer_verify): the rule check where it applies, else the verifier seat's verdict,
 decides each answer; the verifier is scored against the rule, the questioner by difficulty.
@@ -115,20 +115,21 @@ class ArithmeticJudge:
 
 class MajorityVoteJudge:
     """The judge of challenger_solver: no rule knows the answer to a question the model wrote, so the
-    solver's most common answer is the label; the challenger gets min(p, 1 - p) (p that answer's share)
-    less the duplicate penalty, each attempt 1 when it gave the label (see `sparring.games.challenger_solver`)."""
+    solver's most common answer is the label; the challenger gets 1 - 2|p - 1/2| (p that answer's share)
+    less the duplicate penalty, clamped at 0; each attempt 1 when it gave the label (see
+    `sparring.games.challenger_solver`)."""
 
     kind = "rule"
 
     def verdict(self, match: Any) -> Verdict:
-        from sparring.games.challenger_solver import majority
+        from sparring.games.challenger_solver import challenger_reward, majority
 
         game = match.game
         answers = match.attempt_answers()
         label, p = majority(answers)
         rewards = [1.0 if label is not None and answer == label else 0.0 for answer in answers]
         penalty = game.duplicate_penalty if match.duplicate else 0.0
-        challenger = min(p, 1.0 - p) - penalty
+        challenger = challenger_reward(p, penalty)
         low, high = game.learnable
         learnable = label is not None and low <= p <= high
         reason = (f"majority answer {label!r} in {int(sum(rewards))} of {len(answers)} attempts (p = {p:g}); "
