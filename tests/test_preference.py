@@ -3,12 +3,16 @@ value at the reference, the duality gap, the iterate, and the preference game in
 
 import json
 import math
+import re
+import sys
 
 import pytest
 import torch
+import yaml
 
 from sparring.config import ConfigError, load_config
 from sparring.errors import SparringError
+from sparring.evaluation import preference_gap as gap_module
 from sparring.evaluation.preference_gap import candidates, duality_gap
 from sparring.games import make_game
 from sparring.games.base import TRAINING_RULES
@@ -307,6 +311,49 @@ def test_the_preference_game_trains_logs_its_gap_and_refreshes_the_iterate(tmp_p
 
     state = load_trainer_state(latest_checkpoint(tmp_path / "run"))
     assert state["iterate"]["taken_at"] == 2
+
+
+@pytest.fixture
+def gap_texts(monkeypatch):
+    """The prompt texts and candidate replies the duality gap scores, recorded as it tokenises them."""
+    prompts, replies = [], []
+    encode, reply_ids = gap_module.encode_prompts, gap_module.reply_ids
+
+    def encoded(tokenizer, texts):
+        prompts.extend(texts)
+        return encode(tokenizer, texts)
+
+    def reply(tokenizer, template, answer_format, text):
+        replies.append(text)
+        return reply_ids(tokenizer, template, answer_format, text)
+
+    monkeypatch.setattr(gap_module, "encode_prompts", encoded)
+    monkeypatch.setattr(gap_module, "reply_ids", reply)
+    return prompts, replies
+
+
+def assert_bracket_format(prompts, replies, items):
+    assert len(prompts) == items and len(replies) == 5 * items
+    assert all("Give your final answer as []." in p and "boxed" not in p for p in prompts)
+    assert all(re.fullmatch(r"\[-?\d+\]", r) for r in replies)
+
+
+def test_a_bracket_runs_duality_gap_is_scored_in_brackets(tmp_path, gap_texts):
+    train(tiny_cfg(tmp_path, *PREFERENCE, "games.answer_format=bracket", "algo.loss=sppo", "preference.gap_every=1",
+                   "preference.gap_items=2", "trainer.steps=1"))
+    assert_bracket_format(*gap_texts, items=2)
+
+
+def test_the_gap_script_scores_in_the_configs_answer_format(tmp_path, gap_texts, load_script, monkeypatch, capsys):
+    config = yaml.safe_load(CONFIG.read_text())
+    config["games"] = {**config["games"], "names": ["preference"], "answer_format": "bracket"}
+    config["preference"] = {"gap_items": 2}
+    path = tmp_path / "bracket.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setattr(sys, "argv", ["preference_gap.py", str(path), "lm:tiny"])
+    load_script("preference_gap").main()
+    assert capsys.readouterr().out.startswith("lm:tiny: gap ")
+    assert_bracket_format(*gap_texts, items=2)
 
 
 def test_preference_settings_that_cannot_work_are_one_line_errors(tmp_path):

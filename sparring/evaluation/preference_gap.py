@@ -19,7 +19,7 @@ import torch
 
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer
-from sparring.games.base import EVALUATION_RULES
+from sparring.games.base import MatchRules
 from sparring.games.preference import PreferenceGame, PreferenceMatch
 from sparring.games.templates import reply_ids
 from sparring.logprobs import answer_logprobs
@@ -44,11 +44,11 @@ def candidates(reference: str) -> list[str]:
     return [str(value + d) for d in (0, *DISTRACTORS)]
 
 
-def preference_gap(policy: LMPlayer, game: PreferenceGame, items: int) -> dict[str, float]:
-    """The policy's mean duality gap over ``items`` held-out prompts, and its mean mass on the reference."""
+def preference_gap(policy: LMPlayer, game: PreferenceGame, items: int, rules: MatchRules) -> dict[str, float]:
+    """The policy's mean duality gap over ``items`` held-out prompts, and its mean mass on the reference, with
+    prompts and candidate answers written in the answer format of `rules` (the run's: `match_rules(cfg)`)."""
     source = game.held_out()
     judge = game.judge
-    rules = EVALUATION_RULES
     prompts, answers, matrices = [], [], []
     for index in range(items):
         prompt = source.prompt(index)

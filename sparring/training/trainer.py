@@ -335,7 +335,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     improved = lowest < best
                     best = min(best, lowest)
                 if cfg.preference.gap_every and step % cfg.preference.gap_every == 0:
-                    metrics.update(preference_gap(policy, games[PreferenceGame.name], cfg.preference.gap_items))
+                    metrics.update(preference_gap(policy, games[PreferenceGame.name], cfg.preference.gap_items,
+                                                  match_rules(cfg)))
                 if cfg.trainer.transfer_every and step % cfg.trainer.transfer_every == 0:
                     transfer(policy, cfg, items=cfg.trainer.transfer_items, matches=cfg.trainer.transfer_items,
                              seed=cfg.trainer.seed, concurrency=cfg.rollout.concurrency, run_dir=run_dir, step=step)
