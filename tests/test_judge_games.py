@@ -75,7 +75,7 @@ def test_a_critic_that_always_cries_wrong_loses_every_gold_match(game):
 def test_bad_answers_are_format_losses_with_a_reason_never_exceptions(game, seat, text):
     match = match_of(game, gold=seat == 1)
     match.submit(text)
-    expected = [-1.5, 0.5] if seat == 0 else [0.5, -1.5]
+    expected = [-1.5, 0.5] if seat == 0 else [0.0, -1.5]  # the sneaky seat of a gold match never played: 0
     assert match.is_over() and match.returns() == expected
     assert "format loss" in match.record()["judge"]["reason"]
 
@@ -117,7 +117,7 @@ def test_an_independent_script_recomputes_the_logged_returns(game, tmp_path, loa
     (tmp_path / "config.yaml").write_text("games: {answer_format: boxed, invalid_penalty: -1.5, invalid_bonus: 0.5}\n")
     assert recompute.main(tmp_path) == 0
     outcomes = {tuple(json.loads(r)["returns"]) for r in records}
-    assert {(-1.0, 1.0), (1.0, -1.0), (0.0, 1.0), (0.0, -1.0), (-1.5, 0.5)} <= outcomes
+    assert {(-1.0, 1.0), (1.0, -1.0), (0.0, 1.0), (0.0, -1.0), (-1.5, 0.5), (0.5, -1.5), (0.0, -1.5)} <= outcomes
 
 
 def test_settings_are_checked():

@@ -24,8 +24,10 @@ range nor ``correct``, or a text with two different answers, likewise.
 The judge (`sparring.judges.rules.FirstErrorJudge` by default) reads the solution the critic saw,
 recomputes every step's arithmetic and finds the first wrong step itself; the critic is right when
 it names exactly that step, or says ``correct`` when there is none. Returns, zero-sum: critic +1 /
--1; the sneaky seat the opposite in a sneaky match, 0 in a gold one. The verdict and its reason are
-in every match record.
+-1; the sneaky seat the opposite in a sneaky match, 0 in a gold one. An invalid answer gets the match
+rules' invalid returns (its seat the penalty, the other seat the bonus), except that the sneaky seat
+of a gold match, which never plays, gets 0 then too. The verdict and its reason are in every match
+record.
 """
 
 from __future__ import annotations
@@ -225,6 +227,12 @@ class SneakyCriticMatch(JudgedMatch):
         else:
             self.critic_answer = move
             self.verdict = self.game.judge.verdict(self)
+
+    def _invalid_returns(self, seat: int) -> list[float]:
+        """The match rules' invalid returns, except that the sneaky seat of a gold match, which has no
+        turn, gets 0 whatever the critic writes."""
+        returns = super()._invalid_returns(seat)
+        return [0.0, returns[1]] if self.is_gold else returns
 
     # -- text ------------------------------------------------------------------------------
     def shown_text(self) -> str:

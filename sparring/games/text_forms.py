@@ -3,9 +3,9 @@
 A self-play run is an optimiser pointed at the judge, so a rule that matches raw text is beaten by
 the first spelling it does not expect: fullwidth letters, zero-width characters between letters,
 look-alike letters from another script, dots or markdown between the letters. `fold` maps all of
-these to one form (Unicode NFKC, format characters dropped, Cyrillic and Greek look-alikes mapped
-to Latin, case-folded); `spells` then finds a word written with anything but letters and digits
-between its characters.
+these to one form (Unicode NFKC, format characters dropped, digits of any script as ASCII digits,
+Cyrillic, Greek, small-capital and regional-indicator look-alikes mapped to Latin, case-folded);
+`spells` then finds a word written with anything but letters and digits between its characters.
 
 What no rule sees (paraphrase, base64, a word spelled backwards or one letter a line) is listed in
 docs/judge_games.md: that is what a model judge is for.
@@ -24,22 +24,36 @@ _LOOK_ALIKES = {
     "х": "x", "ԝ": "w", "ү": "y", "ɡ": "g", "ı": "i",
     "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
     "υ": "u", "χ": "x", "ϲ": "c", "ϳ": "j", "μ": "u", "ω": "w", "ζ": "z",
+    # Latin small capitals, which NFKC leaves alone.
+    "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ꜰ": "f", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j", "ᴋ": "k",
+    "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ʀ": "r", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w",
+    "ʏ": "y", "ᴢ": "z",
+    # Regional indicator letters (a flag when two stand together, a boxed letter alone).
+    **{chr(0x1F1E6 + k): letter for k, letter in enumerate("abcdefghijklmnopqrstuvwxyz")},
 }
 _LOOK_ALIKE_TABLE = str.maketrans(_LOOK_ALIKES)
+# Greek capitals that look like another Latin letter than their lower case does (Ν is N, ν is v): mapped
+# before case-folding.
+_CAPITAL_LOOK_ALIKE_TABLE = str.maketrans({"Η": "h", "Μ": "m", "Ν": "n", "Υ": "y"})
 _SEPARATORS = re.compile(r"[^0-9a-z]+")
 
 
-def _is_format(char: str) -> bool:
-    """Zero-width and other invisible format characters (Unicode category Cf), and soft hyphens."""
-    return unicodedata.category(char) == "Cf"
+def _plain_char(char: str) -> str:
+    """Nothing for a zero-width or other invisible format character (Unicode category Cf, soft hyphens
+    included); the ASCII digit for a digit of any script (Arabic-Indic, Devanagari...); else the character."""
+    if unicodedata.category(char) == "Cf":
+        return ""
+    digit = unicodedata.decimal(char, None)
+    return char if digit is None else str(digit)
 
 
 def fold(text: str) -> str:
-    """NFKC, invisible format characters removed, look-alike letters mapped to Latin, case-folded."""
+    """NFKC, invisible format characters removed, digits of every script written as ASCII digits,
+    look-alike letters mapped to Latin, case-folded."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(char for char in text if not _is_format(char))
+    text = "".join(_plain_char(char) for char in text)
     # Case-fold before and after the map: the map is lower case, and NFKC may leave a capital look-alike.
-    text = text.casefold().translate(_LOOK_ALIKE_TABLE)
+    text = text.translate(_CAPITAL_LOOK_ALIKE_TABLE).casefold().translate(_LOOK_ALIKE_TABLE)
     # Combining marks (a dot or an accent added to a letter) do not change what a reader reads.
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
