@@ -42,6 +42,43 @@ def test_answers_are_read_with_nested_braces():
     assert split_proposal(DOUBLE).error and split_proposal(">>> f(1)").error
 
 
+def by_definition(text, answer_format):
+    """extract_box's contract spelled out: from each opener, the shortest span whose brackets balance;
+    the last such answer in the boxed format, the first in the bracket format."""
+    opener, pair = ("\\boxed{", "{}") if answer_format == "boxed" else ("[", "[]")
+    answers = []
+    for start in (k for k in range(len(text)) if text.startswith(opener, k)):
+        depth = 0
+        for end in range(start + len(opener) - 1, len(text)):
+            depth += (text[end] == pair[0]) - (text[end] == pair[1])
+            if depth == 0:
+                answers.append(text[start + len(opener):end])
+                break
+    return (answers[-1] if answer_format == "boxed" else answers[0]) if answers else None
+
+
+def test_unbalanced_and_nested_answers_read_as_their_definition_says():
+    assert extract_box("} \\boxed{a {b} c} \\boxed{d", "boxed") == "a {b} c"
+    assert extract_box("\\boxed{x \\boxed{y} z}", "boxed") == "y"  # the inner answer opens last
+    assert extract_box("\\boxed{{}", "boxed") is None
+    assert extract_box("] [[a] [b]", "bracket") == "a"
+    rng = np.random.default_rng(0)
+    pieces = ["\\boxed{", "{", "}", "[", "]", "a", " "]
+    for _ in range(400):
+        text = "".join(rng.choice(pieces, size=int(rng.integers(0, 14))))
+        for answer_format in ("boxed", "bracket"):
+            assert extract_box(text, answer_format) == by_definition(text, answer_format), (text, answer_format)
+
+
+def test_a_hostile_text_of_unclosed_answers_is_read_whole():
+    # 100 KB of openers that never close (the old scan took seconds on 20 KB; benchmarks/answer_parsing.py)
+    hostile = "\\boxed{" * 14_000
+    assert extract_box(hostile, "boxed") is None
+    assert extract_box(hostile + "42}", "boxed") == "42"
+    assert extract_box("[" * 100_000 + "]", "bracket") == ""
+    assert extract_box("\\boxed{" + "{" * 50_000 + "}" * 50_000 + "}", "boxed") == "{" * 50_000 + "}" * 50_000
+
+
 def test_deduction_rewards_each_attempt_and_the_proposer_by_learnability(judge):
     game = game_of(judge, "deduction")
     match = game.new_match(seed=0)

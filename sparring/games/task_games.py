@@ -152,24 +152,32 @@ class TaskBuffer:
         self.tasks = [Task.from_dict(t) for t in state["tasks"]]
 
 
+def _closing_positions(text: str, open_char: str, close_char: str) -> dict[int, int]:
+    """Each opening character's position -> the position of the character that closes it (unclosed ones
+    are absent; a closer with nothing open is ignored). One pass over the text's brackets."""
+    closes: dict[int, int] = {}
+    open_at: list[int] = []
+    for found in re.finditer(f"[{re.escape(open_char + close_char)}]", text):
+        if found.group() == open_char:
+            open_at.append(found.start())
+        elif open_at:
+            closes[open_at.pop()] = found.start()
+    return closes
+
+
 def extract_box(text: str, answer_format: str) -> str | None:
     """The content of the last complete answer (``\\boxed{...}`` or ``[...]``), nested braces or
-    brackets allowed; None when there is none."""
+    brackets allowed; None when there is none. Linear in the text's length, however many answers
+    it opens and never closes."""
     opener, open_char, close_char = ("\\boxed{", "{", "}") if answer_format == "boxed" else ("[", "[", "]")
-    found = None
-    start = text.find(opener)
-    while start != -1:
-        depth, i = 0, start + len(opener) - 1
-        while i < len(text):
-            depth += {open_char: 1, close_char: -1}.get(text[i], 0)
-            if depth == 0:
-                found = text[start + len(opener): i]
-                break
-            i += 1
-        if answer_format != "boxed" and found is not None:
-            return found  # bracket answers: the first complete one (code holds brackets of its own)
-        start = text.find(opener, start + 1)
-    return found
+    closes = _closing_positions(text, open_char, close_char)
+    complete = [(found.end(), closes[found.end() - 1]) for found in re.finditer(re.escape(opener), text)
+                if found.end() - 1 in closes]
+    if not complete:
+        return None
+    # bracket answers: the first complete one (code holds brackets of its own)
+    start, end = complete[-1] if answer_format == "boxed" else complete[0]
+    return text[start:end]
 
 
 @dataclass
