@@ -149,3 +149,59 @@ def test_a_tiny_run_logs_the_verifier_and_checkpoints_the_curriculum(tmp_path):
     assert metrics["curriculum/passages"] == 1.0 and "questioner/valid_rate" in metrics
     saved = load_trainer_state(run / "checkpoints" / "step_000001")["games"]["ask_answer_verify"]
     assert saved["level"] == 1
+
+
+# --- the rule judge against a policy looking for its holes (issue 36, class 6) ---------------------------
+RECORDS = "The record of 84.0 seconds was set in 1845. The club owed -12 dollars; 1,000 people and Nan came."
+QUESTION = "What does the document say about it?"
+G0, G1 = gaussian(0.0), gaussian(1.0)  # the questioner's reward when the responder is always wrong / right
+
+
+@pytest.mark.parametrize("reference, valid", [
+    ("84.0", True), ("-12", True), ("1,000", True), ("1845", True), ("Nan", True), ("84.0 seconds", True),
+    ("84", False), ("-84", False), ("12", False), ("+12", False), ("1000", False), ("18", False), ("45", False),
+    ("84.00", False), ("\uff18\uff14.0", False), ("8\u200b4.0", False), ("-1845", False),
+], ids=["decimal", "negative", "thousands", "year", "name", "with-a-word", "decimal-dropped", "sign-added",
+        "sign-dropped", "plus-sign", "commas-dropped", "inside-a-longer-number", "end-of-a-longer-number",
+        "more-decimals", "fullwidth", "zero-width", "sign-on-a-year"])
+def test_a_reference_is_in_the_document_only_as_written_there(corpus, reference, valid):
+    match = AskAnswerVerifyGame(attempts=1, corpus=corpus).new_match(0)
+    match.document = RECORDS
+    match.submit(box(f"{QUESTION} | {reference}"))
+    assert match.is_over() is not valid
+    if not valid:
+        assert match.returns() == [-1.5, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("answer, right", [
+    (box("-12"), True), (box("-12.0"), True), (box("-12."), True), (box("-0012"), True),
+    (box("12"), False), (box("+12"), False), (box("-12 or 12"), False), (box("-12") + box("12"), False),
+    (box("-1_2"), False), (box("-1.2e1"), False), (box("nan"), False), (box("-12, -13"), False),
+    ("\x00" + box("-12"), True), ("-12 " * 20_000, False),
+], ids=["exact", "decimal-point", "full-stop", "leading-zeros", "sign-dropped", "plus-sign", "hedge", "two-answers",
+        "underscore", "exponent", "nan", "list", "nul", "100k-chars-no-box"])
+def test_a_numeric_reference_is_matched_by_one_number_written_with_digits(corpus, answer, right):
+    match = play(AskAnswerVerifyGame(attempts=1, corpus=corpus).new_match(0), f"{QUESTION} | -12", [answer],
+                 [box("yes")], document=RECORDS)
+    assert match.verdict.labels["rule_labels"] == [right]
+    assert match.returns() == pytest.approx([G1, 1.0, 1.0] if right else [G0, 0.0, 0.0])
+
+
+def test_a_word_that_float_reads_as_a_number_is_matched_as_a_word(corpus):
+    match = play(AskAnswerVerifyGame(attempts=2, corpus=corpus).new_match(0), f"{QUESTION} | Nan",
+                 [box("NAN"), box("nan.")], [box("yes"), box("yes")], document=RECORDS)
+    assert match.verdict.labels["rule_labels"] == [True, True]  # float("Nan") is NaN, which equals nothing
+    assert match.returns() == pytest.approx([G1, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("verdict, agrees", [
+    (box("yes"), True), (box("YES"), True), ("I think " + box("yes") + " " + box("yes"), True),
+    (box("no"), False), ("yes", False), (box("yes") + box("no"), False), (box("yes."), False),
+    (box("\uff59\uff45\uff53"), False), (box("y\u200bes"), False), ("\x00" * 100_000, False),
+], ids=["yes", "capitals", "same-twice", "wrong", "no-box", "both", "full-stop", "fullwidth", "zero-width",
+        "100k-nul"])
+def test_a_verifier_is_paid_only_for_one_plain_verdict_that_agrees_with_the_rule(corpus, verdict, agrees):
+    match = play(AskAnswerVerifyGame(attempts=1, corpus=corpus).new_match(0), f"{QUESTION} | -12", [box("-12")],
+                 [verdict], document=RECORDS)
+    # the rule decides the responder (right) whatever the verifier says; the verifier 1 only when it agrees
+    assert match.returns() == pytest.approx([G1, 1.0, 1.0 if agrees else 0.0])

@@ -158,3 +158,54 @@ def test_the_held_out_critic_score_is_one_for_a_perfect_critic_and_f1_zero_for_a
     yes_man = evaluate_critic(RuleCritic(always_correct=True), items=40)
     assert yes_man["critic/acc_correct"] == 1.0 and yes_man["critic/acc_erroneous"] == 0.0 and yes_man["critic/f1"] == 0.0
     assert "F1 0.0%" in format_critic_report(yes_man)
+
+
+# --- the rule judge against a policy looking for its holes (issue 36) --------------------------------------
+FORMAT_LOSS = [0.5, -1.5]  # the critic's invalid answer: it pays the penalty, the sneaky seat that played the bonus
+
+
+@pytest.mark.parametrize("text, expected", [
+    (box("2"), [-1.0, 1.0]), (box("Step 2"), [-1.0, 1.0]), (box("step 2."), [-1.0, 1.0]), (box("02"), [-1.0, 1.0]),
+    (box("\uff12"), [-1.0, 1.0]), (box("2") + " so " + box("2"), [-1.0, 1.0]), (box(box("2")), [-1.0, 1.0]),
+    ("\x00" * 8 + box("2"), [-1.0, 1.0]), ("x" * 100_000 + box("2"), [-1.0, 1.0]),
+    (box("1"), [1.0, -1.0]), (box("correct"), [1.0, -1.0]), (box("No error"), [1.0, -1.0]),
+    (box("2\u200b"), FORMAT_LOSS), (box("2 or 3"), FORMAT_LOSS), (box("2") + box("3"), FORMAT_LOSS),
+    (box("-2"), FORMAT_LOSS), (box("2: 999"), FORMAT_LOSS), (box("correct."), FORMAT_LOSS),
+    ("{" * 5_000 + box("2") + "}" * 5_000, [-1.0, 1.0]),
+], ids=["plain", "step-word", "full-stop", "leading-zero", "fullwidth-digit", "same-answer-twice", "nested-box",
+        "nul-bytes", "100k-chars", "wrong-step", "says-correct", "says-no-error", "zero-width", "hedge",
+        "two-answers", "negative-step", "plant-format", "correct-with-full-stop", "nested-braces"])
+def test_a_critic_is_paid_only_for_naming_the_first_wrong_step_in_one_answer(game, text, expected):
+    match = match_of(game, gold=False)
+    match.submit(box(f"2: {match.gold[1].result + 1000}"))
+    match.submit(text)
+    assert match.returns() == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    (box("correct"), [0.0, 1.0]), (box("CORRECT"), [0.0, 1.0]), (box("none"), [0.0, 1.0]), (box("1"), [0.0, -1.0]),
+    (box("maybe"), [0.0, -1.5]), ("no answer at all", [0.0, -1.5]), (box("correct") + box("1"), [0.0, -1.5]),
+], ids=["correct", "capitals", "none", "cries-wrong", "no-verdict", "no-answer", "two-answers"])
+def test_in_a_gold_match_the_sneaky_seat_never_plays_and_gets_zero(game, text, expected):
+    match = match_of(game, gold=True)
+    match.submit(text)
+    assert match.returns() == expected and not any(t.seat == 0 for t in match.turns)
+
+
+@pytest.mark.parametrize("plant, valid", [
+    ("2: {v}", True), ("step 2 = {v}", True), ("2: {fw}", True), ("2: +{v}", False), ("2: 99999999999999", False),
+    ("2: 1e3", False), ("0: {v}", False), ("2: {gold:03d}", False), ("2: {v} or 3: {v}", False),
+], ids=["plain", "step-word", "fullwidth-value", "plus-sign", "14-digits", "exponent", "step-0",
+        "gold-with-leading-zeros", "two-plants"])
+def test_a_plant_is_one_changed_step_written_as_an_integer(game, plant, valid):
+    match = match_of(game, gold=False)
+    gold = match.gold[1].result
+    value = abs(gold) + 1000
+    text = plant.format(v=value, gold=gold, fw="".join(chr(ord(c) + 0xFEE0) for c in str(value)))
+    match.submit(box(text))
+    if valid:
+        assert match.current_seat() == 1 and f"= {value}" in match.shown_text()
+        match.submit(box("2"))
+        assert match.returns() == [-1.0, 1.0]
+    else:
+        assert match.is_over() and match.returns() == [-1.5, 0.5]

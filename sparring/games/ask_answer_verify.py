@@ -12,15 +12,19 @@ matches reaches `promote_accuracy`, up to `max_passages` (the level is saved in 
 
 1. The questioner (seat 0) reads the document and writes ``\\boxed{QUESTION | ANSWER}``: a question of at
    least `MIN_WORDS` words and its reference answer, which must appear in the document word for word
-   (up to case and punctuation), at most `MAX_ANSWER_WORDS` words. Anything else is a format loss.
+   (`contains`: words up to case and punctuation, numbers exactly as written, with their sign, decimal
+   point and commas, as whole tokens: ``-84`` is not in a document that says ``84``, ``84`` is not in
+   one that says ``84.0``, ``-84`` or ``1845``, ``1000`` is not in one that says ``1,000``), at most
+   `MAX_ANSWER_WORDS` words. Anything else is a format loss.
 2. The responder (seat 1) reads the document and the question and answers `attempts` times,
    ``\\boxed{ANSWER}`` (a reply without one is an empty answer).
 3. The verifier (seat 2) is shown the question, the reference answer and one attempt per turn (`attempts`
    turns) and says ``\\boxed{yes}`` or ``\\boxed{no}`` (anything else is no verdict).
 
-The rule check (`rule_label`) decides an attempt where it can: a reference answer that is a number is
-matched numerically, one of at most `EXACT_WORDS` words exactly (up to case and punctuation); a longer
-one has no rule label. Rewards (`sparring.judges.rules.SpellJudge`), each attempt and each verdict its
+The rule check (`rule_label`) decides an attempt where it can: a reference answer that is a number
+written with digits (`as_number`) is matched numerically (``84.0`` and ``+84`` are right for ``84``; a
+hedge such as ``84 or 85``, ``nan`` or ``8e1`` is wrong), one of at most `EXACT_WORDS` words exactly
+(up to case and punctuation); a longer one has no rule label. Rewards (`sparring.judges.rules.SpellJudge`), each attempt and each verdict its
 own trajectory:
 
 * responder: per attempt, 1 / 0 by the rule label where there is one, else by the verifier's verdict;
@@ -36,6 +40,7 @@ own trajectory:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -50,6 +55,9 @@ MIN_WORDS, MAX_ANSWER_WORDS, EXACT_WORDS, MAX_QUESTION_CHARS = 3, 8, 3, 400
 SIGMA = 0.2
 VERDICTS = ("yes", "no")
 PASSAGE_TASKS, PASSAGES_PER_TASK = ("leg_counting", "chain_sum"), 16
+_NUMBER = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)")
+# A number with its sign (where no word char precedes it), decimals and commas, as long as it runs; else a word.
+_TOKEN = re.compile(r"(?<!\w)[-+]?(?:\d+(?:[.,]\d+)*|\.\d+)(?!\w)|\w+")
 
 
 @cache
@@ -77,10 +85,10 @@ def folder_passages(folder: str) -> tuple[str, ...]:
 
 
 def as_number(text: str) -> float | None:
-    try:
-        return float(text.strip().rstrip(".").replace(",", ""))
-    except ValueError:
-        return None
+    """The text's value when it is one number written with digits (a sign, commas between groups of three,
+    a decimal point; a full stop after it), else None: ``nan``, ``1e3``, ``8_4`` and ``84,85`` are not."""
+    written = text.strip().rstrip(".")
+    return float(written.replace(",", "")) if _NUMBER.fullmatch(written) else None
 
 
 def rule_label(answer: str, reference: str) -> bool | None:
@@ -99,9 +107,16 @@ def difficulty_reward(p: float) -> float:
     return math.exp(-((p - 0.5) ** 2) / (2 * SIGMA**2))
 
 
+def tokens(text: str) -> list[str]:
+    """The text's words, case-folded, punctuation dropped, except that a number keeps its sign, decimal point
+    and commas (``-84``, ``84.0``, ``1,000`` are each one token, none of them ``84``)."""
+    return _TOKEN.findall(text.casefold())
+
+
 def contains(document: str, answer: str) -> bool:
-    """Whether the answer's words occur in the document's words, in a row."""
-    doc, ans = words(document), words(answer)
+    """Whether the answer's tokens occur in the document's tokens, in a row: its words up to case and
+    punctuation, its numbers exactly as written (``-84`` is not in a document that says ``84`` or ``1845``)."""
+    doc, ans = tokens(document), tokens(answer)
     return bool(ans) and any(doc[k:k + len(ans)] == ans for k in range(len(doc) - len(ans) + 1))
 
 
