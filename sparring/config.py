@@ -117,7 +117,10 @@ class GamesConfig:
     invalid_penalty: float = option(-1.5, "Return of the seat that made the invalid move.")
     invalid_bonus: float = option(0.5, "Return of each other seat when a match ends on an invalid move.")
     retries: int = option(2, 'Extra attempts after an invalid move; used only when invalid_move is "retry".')
-    max_turns: int = option(50, "Turn limit per match; a match that reaches it ends as a draw.")
+    max_turns: int = option(
+        50, "Turn limit per match; a match that reaches it ends as a draw. A judged game's whole match must fit "
+            "(creator_solver and challenger_solver: 1 + judged.attempts, ask_answer_verify: 1 + 2 judged.attempts, "
+            "preference: preference.samples, red_team and sneaky_critic: 2).")
 
 
 @dataclass
@@ -543,6 +546,21 @@ class Config:
             raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches "
                               "(the preference game's answers to one prompt are a group of their own): "
                               f"set rollout.group_size to 2 or more (got {self.rollout.group_size})")
+        for name, (turns, which) in self.judged_match_turns().items():
+            if name in self.games.names and turns > self.games.max_turns:
+                raise ConfigError(f"{name} needs {turns} turns a match ({which}) but games.max_turns="
+                                  f"{self.games.max_turns} would cut every match before the judge: raise games.max_turns")
+
+    def judged_match_turns(self) -> dict[str, tuple[int, str]]:
+        """The turns a whole match of each judged game takes under this config, and which turns they are
+        (its judge rules after the last one)."""
+        a, samples = self.judged.attempts, self.preference.samples
+        return {"creator_solver": (1 + a, f"the creator's variant, then judged.attempts={a}"),
+                "challenger_solver": (1 + a, f"the challenger's question, then judged.attempts={a}"),
+                "ask_answer_verify": (1 + 2 * a, f"the question, then judged.attempts={a} answers and a verdict on each"),
+                "preference": (samples, f"preference.samples={samples}"),
+                "red_team": (2, "the attack and the reply"),
+                "sneaky_critic": (2, "the sneaky step and the critic's answer")}
 
 
 # ----------------------------------------------------------------------------- type checking

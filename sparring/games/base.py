@@ -150,6 +150,7 @@ class Match(ABC):
         self.rng = np.random.default_rng(seed)
         self.turns: list[Turn] = []
         self.moves_made = 0
+        self.cut = False  # True: the turn limit ended the match before the game did (a draw)
         self._failed_attempts = 0
         self._final_returns: list[float] | None = None
 
@@ -249,6 +250,7 @@ class Match(ABC):
             self._engine_apply(move)
             self.moves_made += 1
             if not self.is_over() and self.moves_made >= (self.game.turn_cap or self.rules.max_turns):
+                self.cut = True
                 self._final_returns = [0.0] * self.game.num_seats
         else:
             self._failed_attempts += 1

@@ -70,6 +70,10 @@ class JudgedMatch(Match):
             lines.append("Your previous reply held no valid answer in that format.")
         return "\n".join(lines)
 
+    def scored_turns(self, seat: int) -> list[tuple[list[Turn], float]]:
+        """A match the turn limit cut before the judge ruled trains nothing: its draw judged no answer."""
+        return [] if self.cut else super().scored_turns(seat)
+
 
 def turn_trajectories(match: Match, seat: int, rewards: list[float | None]) -> list[tuple[list[Turn], float]]:
     """Each of the seat's turns as its own trajectory with its reward (a solver's attempts); a turn whose
@@ -80,11 +84,16 @@ def turn_trajectories(match: Match, seat: int, rewards: list[float | None]) -> l
 
 def judge_record(match: Any, verdict: Verdict | None) -> dict[str, Any] | None:
     """What a match record says of its judging: the judge's kind and verdict; for a match an invalid
-    answer ended before the judge was needed, the referee's returns and reason; None while it runs."""
+    answer or the turn limit ended before the judge was needed, the referee's returns and reason; None
+    while it runs."""
     if verdict is not None:
         return {"kind": match.game.judge.kind, **verdict.to_dict()}
     if not match.is_over():
         return None
+    if match.cut:
+        return {"kind": "referee", "returns": match.returns(),
+                "reason": f"cut: the turn limit (max_turns {match.rules.max_turns}) ended the match after "
+                          f"{match.moves_made} moves, before the judge ruled; a draw that trains nothing"}
     seat = next(t.seat for t in reversed(match.turns) if not t.valid)
     return {"kind": "referee", "returns": match.returns(),
             "reason": f"format loss: the {match.game.roles[seat]}'s answer was not a valid answer"}
