@@ -24,8 +24,8 @@ matches reaches `promote_accuracy`, up to `max_passages` (the level is saved in 
 The rule check (`rule_label`) decides an attempt where it can: a reference answer that is a number
 written with digits (`as_number`) is matched numerically (``84.0`` and ``+84`` are right for ``84``; a
 hedge such as ``84 or 85``, ``nan`` or ``8e1`` is wrong), one of at most `EXACT_WORDS` words exactly
-(up to case and punctuation); a longer one has no rule label. Rewards (`sparring.judges.rules.SpellJudge`), each attempt and each verdict its
-own trajectory:
+(up to case and punctuation); a longer one has no rule label. Rewards (`sparring.judges.rules.SpellJudge`),
+each attempt and each verdict its own trajectory:
 
 * responder: per attempt, 1 / 0 by the rule label where there is one, else by the verifier's verdict;
 * verifier: per verdict with a rule label, 1 when it agrees with the label, else 0 (no verdict is

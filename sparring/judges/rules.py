@@ -1,7 +1,8 @@
 """Rule judges: a checkable fact decides the match, no model involved.
 
-`RedTeamJudge` (red_team): decides leak, refusal, faithfulness and correctness by rule and
-scores both seats as Self-RedTeam's code does (see `sparring.games.red_team`).
+`RedTeamJudge` (red_team): decides leak, refusal, whether the message asks for the secret,
+faithfulness and correctness by rule on the folded text, and scores both seats as Self-RedTeam's code
+does (see `sparring.games.red_team`).
 
 `ArithmeticJudge` (creator_solver): computes a variant's value, grades the solver's attempts and
 scores the creator by informativeness.
