@@ -65,3 +65,27 @@ def test_bad_player_names():
     match = make_game("textarena_tictactoe").new_match(0)
     with pytest.raises(SparringError, match="needs an OpenSpiel game"):
         make_player("minimax").act(match.observe())
+
+
+MCTS_ON_KUHN = "sparring: error: mcts searches the whole game state, so on kuhn_poker it would see what its seat may not"
+
+
+def test_mcts_is_refused_on_a_game_with_hidden_information_by_arena_and_play(capsys):
+    from sparring.cli import main
+
+    assert main(["arena", "kuhn_poker", "mcts", "random", "--matches", "2"]) == 2
+    assert main(["play", "kuhn_poker", "--opponent", "mcts:10", "--seat", "1"]) == 2  # mcts moves first
+    assert [line[:len(MCTS_ON_KUHN)] for line in capsys.readouterr().err.splitlines()] == [MCTS_ON_KUHN] * 2
+    with pytest.raises(SparringError, match="on leduc_poker it would see"):
+        run_arena(make_game("leduc_poker"), (make_player("random"), make_player("mcts:10")), 2)
+
+
+@pytest.mark.parametrize("setting", ["rollout.opponent=mcts", "pool.fixed=[random, mcts:50]"])
+def test_a_run_with_mcts_on_a_game_with_hidden_information_is_refused_before_any_model_loads(setting, tmp_path):
+    from sparring.config import load_config
+    from sparring.training.trainer import train
+
+    cfg = load_config(None, ["model.name=/no/such/model", "games.names=[tic_tac_toe, kuhn_poker]", setting,
+                             f"trainer.run_dir={tmp_path}"])
+    with pytest.raises(SparringError, match="^mcts searches the whole game state, so on kuhn_poker"):
+        train(cfg)

@@ -53,7 +53,7 @@ def _engine_type(game: LanguageGame):
 
 def plays(opponent: str, game: LanguageGame) -> bool:
     """Whether a fixed-player spec can sit at this game (lm:, random and human play anything)."""
-    from sparring.players.fixed import CFR_GAMES
+    from sparring.players.fixed import CFR_GAMES, perfect_information
 
     kind = opponent.partition(":")[0]
     game_type = _engine_type(game)
@@ -62,7 +62,7 @@ def plays(opponent: str, game: LanguageGame) -> bool:
     if kind == "cfr":
         return game_type is not None and game_type.short_name in CFR_GAMES and game.name in CFR_GAMES
     if kind == "mcts":  # MCTS on an imperfect-information game would search hidden cards: it cheats
-        return game_type is not None and game_type.information == pyspiel.GameType.Information.PERFECT_INFORMATION
+        return perfect_information(game)
     if kind == "minimax":
         return (game_type is not None
                 and game_type.information == pyspiel.GameType.Information.PERFECT_INFORMATION

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparring.games.answer import format_answer
-from sparring.games.base import Observation
+from sparring.games.base import LanguageGame, Observation
 
 
 @dataclass
@@ -29,6 +29,9 @@ class Player(ABC):
 
     def reseed(self, seed: int) -> None:
         """Restart the player's own randomness from ``seed`` (players without any ignore it)."""
+
+    def check_game(self, game: LanguageGame) -> None:
+        """Refuse (a SparringError) a game this player would not play fairly; most players play any."""
 
     def act(self, observation: Observation) -> str:
         """The answer text for one observation."""

@@ -12,7 +12,7 @@ from open_spiel.python.algorithms import mcts
 
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer
-from sparring.games.base import Observation
+from sparring.games.base import LanguageGame, Observation
 from sparring.model import cache_root
 from sparring.players.base import MovePlayer
 
@@ -29,6 +29,21 @@ def engine_state(observation: Observation, player: str) -> pyspiel.State:
     if state is None:
         raise SparringError(f"player {player!r} needs an OpenSpiel game; {observation.match.game.name!r} is not one")
     return state
+
+
+def perfect_information(game: LanguageGame) -> bool:
+    """Whether the game is an OpenSpiel game whose whole state every seat sees."""
+    engine = getattr(game, "engine", None)
+    return (isinstance(engine, pyspiel.Game)
+            and engine.get_type().information == pyspiel.GameType.Information.PERFECT_INFORMATION)
+
+
+def check_fair(spec: str, game: LanguageGame) -> None:
+    """Refuse a fixed player (by name) on a game it would play seeing more than its seat may: mcts searches the
+    engine's whole state, hidden cards included, so it plays only OpenSpiel games of perfect information."""
+    if spec.partition(":")[0] == "mcts" and not perfect_information(game):
+        raise SparringError(f"mcts searches the whole game state, so on {game.name} it would see what its seat may "
+                            "not (the other hands): it plays OpenSpiel games of perfect information only")
 
 
 class RandomPlayer(MovePlayer):
@@ -60,6 +75,9 @@ class MCTSPlayer(MovePlayer):
     def reseed(self, seed: int) -> None:
         self.random_state = np.random.RandomState(seed)
         self._bots: dict[str, mcts.MCTSBot] = {}  # each bot holds the random state it was built with
+
+    def check_game(self, game: LanguageGame) -> None:
+        check_fair("mcts", game)
 
     def choose(self, observation: Observation) -> str:
         state = engine_state(observation, "mcts")

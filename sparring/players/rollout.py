@@ -77,6 +77,8 @@ class Rollout:
         while True:
             while len(live) < self.concurrency and may_start():
                 spec = next_spec(started)
+                for player in spec.players:
+                    player.check_game(spec.game)
                 live.append(PlayedMatch(spec, spec.game.new_match(spec.seed, spec.rules)))
                 started += 1
             if not live:

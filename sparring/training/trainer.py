@@ -43,6 +43,7 @@ from sparring.games import LanguageGame, make_game
 from sparring.games.base import Turn
 from sparring.games.preference import PreferenceGame
 from sparring.games.templates import answer_ids
+from sparring.players.fixed import check_fair
 from sparring.players.lm import LMPlayer
 from sparring.players.rollout import PlayedMatch
 from sparring.progress import progress_bar
@@ -182,6 +183,9 @@ def check_games(cfg: Config, games: dict[str, LanguageGame]) -> None:
     if cfg.trainer.exploitability_every and not any(name in EXPLOITABILITY_GAMES for name in games):
         raise SparringError(f"trainer.exploitability_every needs one of {', '.join(EXPLOITABILITY_GAMES)} "
                             f"in games.names (got {', '.join(games)})")
+    for spec in [cfg.rollout.opponent, *cfg.pool.fixed]:
+        for game in games.values():
+            check_fair(spec, game)
 
 
 def build_learner(cfg: Config, model: Any, roles: list[str]) -> Learner | RoleLearners:
