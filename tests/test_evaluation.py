@@ -408,6 +408,44 @@ def test_the_exact_league_reads_each_run_with_its_own_config(tiny, tmp_path):
     assert len({round(v, 4) for v in (*own, read(1.0, "boxed"))}) == 3  # temperature and format both matter
 
 
+def test_the_sampled_league_plays_each_run_with_its_own_settings(tiny, tmp_path, monkeypatch):
+    import sparring.players
+
+    hot = tiny_run(tiny, tmp_path / "hot", 4, "games: {names: [kuhn_poker]}\nrollout: {temperature: 3.0, max_new_tokens: 4}\n")
+    spiral = tiny_run(tiny, tmp_path / "spiral", 4, "games: {names: [kuhn_poker], template: spiral}\nrollout: {max_new_tokens: 5}\n")
+    built, make_player = {}, sparring.players.make_player
+
+    def recording(spec, seed=0, **options):
+        built[spec] = options
+        return make_player(spec, seed=seed, **options)
+
+    monkeypatch.setattr(sparring.players, "make_player", recording)
+    run_command(["league", str(hot), str(spiral), "--fixed", "random", "--matches", "1", "--out", str(tmp_path / "out")])
+    settings = {spec: (o.get("template"), o.get("temperature"), o.get("max_new_tokens")) for spec, o in built.items()}
+    model = "checkpoints/step_000004/model"
+    assert settings == {f"lm:{hot / model}": ("short", 3.0, 4), f"lm:{spiral / model}": ("spiral", 1.0, 5),
+                        "random": (None, None, None)}
+
+
+def test_a_sampled_league_plays_its_matches_under_one_answer_format(tiny, tmp_path):
+    boxed = tiny_run(tiny, tmp_path / "boxed", 4, "games: {names: [kuhn_poker]}\nrollout: {max_new_tokens: 4}\n")
+    bracket = tiny_run(tiny, tmp_path / "bracket", 4, "games: {names: [kuhn_poker], answer_format: bracket}\n")
+    with pytest.raises(SparringError, match=r"play under different match rules \(answer_format boxed vs bracket\)"):
+        run_command(["league", str(boxed), str(bracket), "--matches", "1"])
+    run_command(["league", str(boxed), str(bracket), "--matches", "1", "--answer-format", "bracket",
+                 "--max-new-tokens", "4", "--out", str(tmp_path / "out")])
+    assert [p["matches"] for p in json.loads((tmp_path / "out" / "league.json").read_text())["players"]] == [1, 1]
+
+
+def test_a_league_refuses_mcts_on_a_game_with_hidden_information(tiny, tmp_path, capsys):
+    from sparring.cli import main
+
+    run = tiny_run(tiny, tmp_path / "run", 4, "games: {names: [kuhn_poker]}\nrollout: {max_new_tokens: 4}\n")
+    assert main(["league", str(run), "--fixed", "mcts", "--matches", "1"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("sparring: error: mcts searches the whole game state, so on kuhn_poker")
+
+
 def test_runs_with_the_same_folder_name_stay_two_runs_in_an_exact_league(tiny, tmp_path):
     from sparring.evaluation.league import league_entries
 

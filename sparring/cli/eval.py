@@ -171,8 +171,8 @@ def cmd_league(args: argparse.Namespace) -> None:
     if args.exact:
         _exact_league(entries, game, args, out)
         return
-    result = run_league(entries, game, matches=args.matches, seed=args.seed, rules=_rules(config, args.answer_format),
-                        concurrency=args.concurrency, lm_options=_lm_options(args, config), progress=True)
+    result = run_league(entries, game, matches=args.matches, seed=args.seed, settings=_entry_settings(args),
+                        concurrency=args.concurrency, progress=True)
     from sparring.progress import console
 
     print_league(result, console)
@@ -180,16 +180,21 @@ def cmd_league(args: argparse.Namespace) -> None:
         console.print(f"wrote {path}")
 
 
-def _exact_league(entries: list, game: str, args: argparse.Namespace, out: Path) -> None:
-    """Each entry's strategy read with its own run's settings (the flags override them all)."""
-    from sparring.evaluation.exact_league import print_exact_league, run_exact_league
-    from sparring.progress import console
-
+def _entry_settings(args: argparse.Namespace):
+    """A league entry's LM options and match rules: its own run's settings (the flags override them all)."""
     def settings(entry):
         return _lm_options(args, entry.config), _rules(entry.config, args.answer_format)
 
+    return settings
+
+
+def _exact_league(entries: list, game: str, args: argparse.Namespace, out: Path) -> None:
+    """Each entry's strategy read with its own run's settings (`_entry_settings`)."""
+    from sparring.evaluation.exact_league import print_exact_league, run_exact_league
+    from sparring.progress import console
+
     with console.status("reading strategies") as status:
-        result = run_exact_league(entries, game, settings,
+        result = run_exact_league(entries, game, _entry_settings(args),
                                   on_entry=lambda name: status.update(f"reading the strategy of {name}"))
     print_exact_league(result, console, args.tolerance)
     for path in result.save(out):

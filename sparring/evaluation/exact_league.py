@@ -29,15 +29,12 @@ from open_spiel.python.algorithms import expected_game_score
 from sparring.errors import SparringError
 from sparring.evaluation.exploitability import (EXPLOITABILITY_GAMES, cfr_tabular_policy, exploitability,
                                                 lm_policy)
-from sparring.evaluation.league import LeagueEntry
+from sparring.evaluation.league import EntrySettings, LeagueEntry, default_settings
 from sparring.evaluation.ratings import plot_matrix
 from sparring.games.base import EVALUATION_RULES, MatchRules
 
 __all__ = ["EntrySettings", "ExactLeague", "entry_policy", "exact_cross_play", "print_exact_league",
            "run_exact_league"]
-
-EntrySettings = Callable[[LeagueEntry], tuple[dict[str, Any], MatchRules]]  # an entry's LM options and match rules
-
 
 def entry_policy(entry: LeagueEntry, game: str, lm_options: dict[str, Any] | None = None,
                  rules: MatchRules = EVALUATION_RULES) -> policy_lib.Policy:
@@ -82,7 +79,7 @@ def exact_cross_play(names: list[str], policies: list[policy_lib.Policy], game: 
     return ExactLeague(game, names, value, [exploitability(game, p) for p in policies])
 
 
-def run_exact_league(entries: list[LeagueEntry], game: str, settings: EntrySettings | None = None,
+def run_exact_league(entries: list[LeagueEntry], game: str, settings: EntrySettings = default_settings,
                      on_entry: Callable[[str], None] | None = None) -> ExactLeague:
     """Read every entry's strategy (one model in memory at a time) with its own `settings(entry)`
     (default: sparring's LM defaults, EVALUATION_RULES), then play every pair exactly."""
@@ -93,7 +90,7 @@ def run_exact_league(entries: list[LeagueEntry], game: str, settings: EntrySetti
     for entry in entries:
         if on_entry:
             on_entry(entry.name)
-        lm_options, rules = settings(entry) if settings else ({}, EVALUATION_RULES)
+        lm_options, rules = settings(entry)
         policies.append(entry_policy(entry, game, lm_options, rules))
     return exact_cross_play([e.name for e in entries], policies, game)
 

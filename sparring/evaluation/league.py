@@ -17,7 +17,8 @@ match's teams together (`sparring.evaluation.league_nplayer`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from sparring.games.base import EVALUATION_RULES, MatchRules
 from sparring.players.base import Player
 from sparring.seeding import stream_seed
 
-__all__ = ["LeagueEntry", "league_entries", "print_league", "run_league"]
+__all__ = ["EntrySettings", "LeagueEntry", "default_settings", "league_entries", "league_rules", "print_league",
+           "run_league"]
 
 @dataclass
 class LeagueEntry:
@@ -40,6 +42,27 @@ class LeagueEntry:
     name: str
     spec: str | Player
     config: Any = None
+
+
+EntrySettings = Callable[[LeagueEntry], tuple[dict[str, Any], MatchRules]]  # an entry's LM options and match rules
+
+
+def default_settings(entry: LeagueEntry) -> tuple[dict[str, Any], MatchRules]:
+    """sparring's LM defaults and EVALUATION_RULES, for any entry."""
+    return {}, EVALUATION_RULES
+
+
+def league_rules(entries: list[LeagueEntry], settings: EntrySettings) -> MatchRules:
+    """The rules every match of the league is played under (a match has one answer format): those of the
+    entries that come from a run, which must agree; without any, the first entry's."""
+    ruled = [(entry.name, settings(entry)[1]) for entry in entries if entry.config is not None]
+    for name, rules in ruled[1:]:
+        differ = [f"{f.name} {getattr(ruled[0][1], f.name)} vs {getattr(rules, f.name)}"
+                  for f in fields(MatchRules) if getattr(ruled[0][1], f.name) != getattr(rules, f.name)]
+        if differ:
+            raise SparringError(f"{ruled[0][0]} and {name} play under different match rules ({', '.join(differ)}), "
+                                "but a match has one set (sparring league --answer-format sets the format for all)")
+    return ruled[0][1] if ruled else settings(entries[0])[1]
 
 
 def league_entries(run_dirs: list[str | Path], fixed: list[str] = ()) -> list[LeagueEntry]:
@@ -69,22 +92,24 @@ def league_entries(run_dirs: list[str | Path], fixed: list[str] = ()) -> list[Le
 
 
 def run_league(entries: list[LeagueEntry], game: str, matches: int = 20, seed: int = 0,
-               rules: MatchRules = EVALUATION_RULES, concurrency: int = 32,
-               lm_options: dict[str, Any] | None = None, progress: bool = False) -> LeagueResult:
-    """Every entry plays every other `matches` times (seats alternating). On a game of more than two
-    seats, `matches` rounds of rotating groups instead (`sparring.evaluation.league_nplayer`)."""
+               settings: EntrySettings = default_settings, concurrency: int = 32,
+               progress: bool = False) -> LeagueResult:
+    """Every entry plays every other `matches` times (seats alternating), an LM with its own `settings(entry)`'s
+    options, under `league_rules`. On a game of more than two seats, `matches` rounds of rotating groups
+    instead (`sparring.evaluation.league_nplayer`)."""
     from sparring.games import make_game
     from sparring.players import make_player
 
     if matches < 1:
         raise SparringError("a league needs at least one match per pair (or round)")
     language_game = make_game(game)
+    rules = league_rules(entries, settings)
     players: list[Player] = []
     for index, entry in enumerate(entries):
         if isinstance(entry.spec, Player):
             player = entry.spec
         else:
-            options = dict(lm_options or {}) if entry.spec.startswith("lm:") else {}
+            options = settings(entry)[0] if entry.spec.startswith("lm:") else {}
             player = make_player(entry.spec, seed=stream_seed(seed, "players", 0, index), **options)
         player.name = entry.name
         players.append(player)
