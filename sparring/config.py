@@ -276,7 +276,8 @@ class TrainerConfig:
     eval_matches: int = option(32, "Matches played per evaluation.")
     exploitability_every: int = option(
         0, "Every N learner steps, log the exact exploitability and NashConv of the policy at its sampling temperature "
-           "on each game where it is defined (Kuhn, Leduc); 0 = off.")
+           "on each game where it is defined (Kuhn, Leduc), read from the likelihood of the answer a reply starts "
+           "with (needs games.template=short); 0 = off.")
     keep_best: bool = option(
         False, "With exploitability_every: also keep RUN_DIR/best, the checkpoint with the lowest mean exploitability "
                "(of the last iterate or, with average_decay, of the average policy, whichever is lower).")
@@ -465,6 +466,10 @@ class Config:
             raise ConfigError(f"algo.magnet={algo.magnet} pulls the answer a reply starts with, but games.template=spiral "
                               "has the model reason before it answers, so the policy never samples that distribution: "
                               "use games.template=short or algo.magnet=none")
+        if self.trainer.exploitability_every and self.games.template == "spiral":
+            raise ConfigError("trainer.exploitability_every scores the answer a reply starts with, but games.template=spiral "
+                              "has the model reason before it answers, so the policy never samples that distribution: "
+                              "use games.template=short or trainer.exploitability_every=0")
         if self.rollout.moves == "legal" and self.games.template == "spiral":
             raise ConfigError("rollout.moves=legal scores the answer a reply starts with, but games.template=spiral has "
                               "the model reason before it answers: use games.template=short")

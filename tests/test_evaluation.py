@@ -388,6 +388,50 @@ def test_an_exact_league_flags_a_later_checkpoint_that_loses_to_an_earlier_one()
         run_exact_league(entries, "tic_tac_toe")
 
 
+SPIRAL_REFUSED = "likelihood-mode exploitability scores the answer straight after the prompt, but template spiral"
+
+
+def last_error(capsys) -> str:
+    return capsys.readouterr().err.splitlines()[-1]
+
+
+def test_likelihood_exploitability_of_a_policy_that_reasons_first_is_refused(tiny, tmp_path, capsys):
+    from sparring.cli import main
+    from sparring.config import ConfigError, load_config
+    from sparring.players.lm import LMPlayer
+
+    with pytest.raises(ConfigError, match="^trainer.exploitability_every scores .* games.template=spiral has the model"):
+        load_config(None, ["games.template=spiral", "trainer.exploitability_every=1"])
+    with pytest.raises(SparringError, match=f"^{SPIRAL_REFUSED}"):
+        lm_policy("kuhn_poker", LMPlayer(*tiny, template="spiral"))
+    run = tiny_run(tiny, tmp_path / "run", 4,
+                   "games: {names: [kuhn_poker], template: spiral}\nrollout: {max_new_tokens: 4}\n")
+    capsys.readouterr()
+    assert main(["eval", str(run), "--matches", "2", "--opponents", "random"]) == 2
+    assert last_error(capsys).startswith(f"sparring: error: {SPIRAL_REFUSED}")
+    assert not (run / "eval.jsonl").exists()
+    assert main(["league", str(run), "--fixed", "random", "--exact"]) == 2
+    assert last_error(capsys).startswith(f"sparring: error: {SPIRAL_REFUSED}")
+    # what the policy samples can still be measured
+    assert main(["eval", str(run), "--matches", "2", "--opponents", "random", "--mode", "sample", "--samples", "1"]) == 0
+    assert [r["mode"] for r in read_eval(run) if r.get("metric") == "exploitability"] == ["sample"]
+
+
+def test_a_spiral_run_evaluates_against_random_without_a_likelihood_exploitability(tmp_path):
+    from pathlib import Path
+
+    from sparring.config import load_config
+    from sparring.training.trainer import train
+
+    config = Path(__file__).parents[1] / "configs" / "tiny_test.yaml"
+    run = train(load_config(config, [f"trainer.run_dir={tmp_path / 'run'}", "games.names=[kuhn_poker]",
+                                     "games.template=spiral", "trainer.steps=1", "trainer.eval_every=1",
+                                     "trainer.eval_matches=2"]))
+    rows = read_eval(run)
+    assert [r for r in rows if r.get("metric") == "exploitability"] == []
+    assert rows and {r["opponent"] for r in rows} == {"random"}
+
+
 def test_the_exact_league_reads_each_run_with_its_own_config(tiny, tmp_path):
     from dataclasses import replace
 

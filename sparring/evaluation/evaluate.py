@@ -136,6 +136,11 @@ def evaluate(
     if matches < 1:
         raise SparringError("evaluation needs at least one match per opponent")
     evaluated = _as_player(player, seed, lm_options)
+    if (exploitability and exploitability_mode == "likelihood" and getattr(evaluated, "model", None) is not None
+            and any(name in _exploitability_games() for name in games)):
+        from sparring.evaluation.exploitability import check_likelihood_reads
+
+        check_likelihood_reads(getattr(evaluated, "template", "short"))  # before the matches, not after them
     built: dict[str, Player] = {}
 
     def opponent_player(spec: str | Player, index: int) -> Player:

@@ -27,8 +27,8 @@ from open_spiel.python import policy as policy_lib
 from open_spiel.python.algorithms import expected_game_score
 
 from sparring.errors import SparringError
-from sparring.evaluation.exploitability import (EXPLOITABILITY_GAMES, cfr_tabular_policy, exploitability,
-                                                lm_policy)
+from sparring.evaluation.exploitability import (EXPLOITABILITY_GAMES, cfr_tabular_policy, check_likelihood_reads,
+                                                exploitability, lm_policy)
 from sparring.evaluation.league import EntrySettings, LeagueEntry, default_settings
 from sparring.evaluation.ratings import plot_matrix
 from sparring.games.base import EVALUATION_RULES, MatchRules
@@ -86,6 +86,9 @@ def run_exact_league(entries: list[LeagueEntry], game: str, settings: EntrySetti
     if game not in EXPLOITABILITY_GAMES:
         raise SparringError(f"an exact league needs a game whose states can all be scored "
                             f"({', '.join(EXPLOITABILITY_GAMES)}), not {game!r}; drop --exact")
+    for entry in entries:  # a model whose strategy cannot be read is refused before any strategy is read
+        if isinstance(entry.spec, str) and entry.spec.startswith("lm:"):
+            check_likelihood_reads(settings(entry)[0].get("template", "short"))
     policies = []
     for entry in entries:
         if on_entry:

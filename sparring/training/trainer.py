@@ -35,7 +35,7 @@ from sparring.evaluation.arena import OUTCOMES, SeatTally
 from sparring.extras import check_extras
 from sparring.errors import SparringError
 from sparring.evaluation.evaluate import evaluate, print_eval
-from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability_metrics
+from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability_metrics, likelihood_reads
 from sparring.evaluation.preference_gap import preference_gap
 from sparring.evaluation.stats import outcome
 from sparring.evaluation.transfer import transfer
@@ -327,7 +327,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             with watch("evaluation"):
                 if cfg.trainer.eval_every and step % cfg.trainer.eval_every == 0 and arena_games(games):
                     evaluate(policy, arena_games(games), opponents=["random"], matches=cfg.trainer.eval_matches,
-                             seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency)
+                             seed=cfg.trainer.seed, run_dir=run_dir, step=step, concurrency=cfg.rollout.concurrency,
+                             exploitability=likelihood_reads(cfg.games.template))
                 if cfg.trainer.exploitability_every and step % cfg.trainer.exploitability_every == 0:
                     measured = exploitability_metrics(policy, list(games), match_rules(cfg))
                     if average:
@@ -402,8 +403,8 @@ def final_evaluation(cfg: Config, policy: LMPlayer, games: list[str], run_dir: P
     """The trained policy against `random` and against the untrained model, printed and saved."""
     rows = evaluate(policy, games, opponents=["random"], initial=f"lm:{cfg.model.name}",
                     matches=cfg.trainer.final_eval_matches, seed=cfg.trainer.seed + 1, run_dir=run_dir,
-                    step=cfg.trainer.steps, lm_options=lm_options(cfg),
-                    concurrency=cfg.rollout.concurrency, progress=True)
+                    step=cfg.trainer.steps, lm_options=lm_options(cfg), concurrency=cfg.rollout.concurrency,
+                    exploitability=likelihood_reads(cfg.games.template), progress=True)
     print_eval(rows)
 
 
