@@ -63,6 +63,25 @@ def test_the_first_decisions_values_add_up_to_the_games_value(game):
     assert abs(expected) > 1e-3  # a value that says something
 
 
+@pytest.mark.parametrize("game", ["kuhn_poker", "leduc_poker"])
+def test_action_values_weigh_each_history_by_the_other_seats_reach(game):
+    """At every information state, the second player's and the first player's later ones included, Q under a
+    random policy equals OpenSpiel's tree walk: there the histories of a state differ in how likely the other
+    seat made them, so a plain mean over them, or one weighted by chance alone, gives other values."""
+    from open_spiel.python.algorithms.action_value import TreeWalkCalculator
+
+    engine = pyspiel.load_game(game)
+    policy = random_policy(engine, seed=5)
+    q = action_values(engine, policy)
+    walk = TreeWalkCalculator(engine)
+    walk.compute_all_states_action_values([policy, policy])
+    assert set(q) == {key for _, key in walk.weighted_action_values}
+    for (player, key), by_action in walk.weighted_action_values.items():
+        expected = {a: value[player] / walk.info_state_prob[player, key] for a, value in by_action.items()}
+        assert q[key] == pytest.approx(expected, abs=1e-9), key
+    assert any(player == 1 for player, _ in walk.weighted_action_values)
+
+
 def test_decision_states_replay_a_history():
     engine = pyspiel.load_game("kuhn_poker")
     decisions = decision_states(engine, [2, 0, 0, 1, 1])  # King and Jack dealt; pass, bet, call
@@ -109,6 +128,37 @@ def test_exact_advantages_of_a_kuhn_match_are_centred_on_the_policy(tiny):
     metrics = exact.metrics()
     assert 0 < metrics["played_exploitability/kuhn_poker"] < 2  # the tiny model's policy, exactly
     assert metrics["deviation_gain/kuhn_poker"] > 0
+
+
+@pytest.mark.parametrize("loss", [["algo.loss=all_actions"],
+                                  ["algo.loss=mmd", "algo.magnet=uniform", "algo.magnet_coef=0.01"]],
+                         ids=["all_actions", "mmd"])
+def test_one_exact_update_at_a_state_raises_its_best_moves_probability(loss):
+    """The Kuhn state whose moves differ most in value, alone in a batch: one optimiser update moves the
+    played policy there toward the move with the larger advantage (with a weak magnet, under mmd)."""
+    from sparring.logprobs import answer_logprobs
+    from sparring.model import eval_mode
+    from sparring.training.policy import build_policy
+    from sparring.training.trainer import build_learner
+
+    cfg = load_config(None, ["model.name=tiny", "games.names=[kuhn_poker]", "rollout.moves=legal",
+                             "algo.advantage=exact", "algo.exact_states=all", "algo.ppo_epochs=1",
+                             "trainer.lr=0.01", *loss])
+    torch.manual_seed(0)
+    model, tokenizer = build_policy(cfg.model)
+    exact = ExactAdvantages(LMPlayer(model, tokenizer, moves="legal"), ["kuhn_poker"], EVALUATION_RULES, keep=True)
+    sample = max(exact.state_samples(), key=lambda s: max(s.answer_advantages) - min(s.answer_advantages))
+    best = sample.answer_advantages.index(max(sample.answer_advantages))
+
+    def best_probability() -> float:
+        with torch.no_grad(), eval_mode(model):
+            [logps] = answer_logprobs(model, [sample.prompt_ids], [sample.legal_answers])
+        return float(torch.softmax(logps, 0)[best])
+
+    before = best_probability()
+    assert before == pytest.approx(sample.answer_probs[best], abs=1e-5)  # the table scored this very policy
+    build_learner(cfg, model, []).step([sample])
+    assert best_probability() > before + 1e-3
 
 
 def test_exact_advantages_need_a_game_small_enough_to_walk(tiny):
@@ -178,6 +228,26 @@ def test_full_width_samples_cover_every_kuhn_state_once_with_centred_advantages(
         assert sum(p * a for p, a in zip(probs, s.answer_advantages)) == pytest.approx(0, abs=1e-9)
         assert s.answer_advantages[1] - s.answer_advantages[0] == pytest.approx(q[key][1] - q[key][0])
         assert s.completion_ids == s.legal_answers[0]
+
+
+def test_leduc_states_that_read_as_one_prompt_learn_from_the_mean_of_their_advantages(tiny):
+    """Leduc's prompts name a card's rank, not its suit: its 936 reached information states read as 288
+    prompts, one sample each. A sample's advantages are the mean over its states of Q - V, so raising the Q
+    of calling at one of the two states behind a first decision holding a Jack moves that one sample's
+    advantages by half of what it moves at that state, and no other sample's."""
+    exact = ExactAdvantages(LMPlayer(*tiny, moves="legal"), ["leduc_poker"], EVALUATION_RULES, keep=True)
+    policy, values = exact.tables["leduc_poker"]
+    before = exact.state_samples()
+    assert len(values) == 936 and len(before) == 288
+    second_jack = "[Observer: 0][Private: 1][Round 1][Player: 0][Pot: 2][Money: 99 99][Round1: ][Round2: ]"
+    values[second_jack][1] += 1.0  # call (its moves: call, raise)
+    after = exact.state_samples()
+    moved = [(b.answer_advantages, a.answer_advantages) for b, a in zip(before, after)
+             if b.answer_advantages != a.answer_advantages]
+    assert len(moved) == 1
+    [(old, new)] = moved
+    call = policy.cache[second_jack][1]
+    assert [n - o for o, n in zip(old, new)] == pytest.approx([(1 - call) / 2, -call / 2], abs=1e-12)
 
 
 def exact_observation(policy, state):

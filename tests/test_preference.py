@@ -269,6 +269,51 @@ def test_a_policy_equal_to_its_reference_has_spins_known_loss_log_2(tmp_path):
     assert second["loss"] < math.log(2)
 
 
+def sequence_logps(model, samples) -> torch.Tensor:
+    """Each sample's summed completion log-prob, one plain forward pass per sample."""
+    from sparring.model import eval_mode
+
+    totals = []
+    with torch.no_grad(), eval_mode(model):
+        for s in samples:
+            logits = model(input_ids=torch.tensor([s.prompt_ids + s.completion_ids])).logits[0].float()
+            picked = logits[len(s.prompt_ids) - 1:-1].log_softmax(-1).gather(-1, torch.tensor(s.completion_ids)[:, None])
+            totals.append(picked.sum())
+    return torch.stack(totals)
+
+
+def test_inpos_reference_term_where_the_iterate_is_not_the_reference(tmp_path):
+    """With the policy, the iterate pi_t and the reference three different policies, the learner's INPO loss is
+    the hand computation from their sequence log-probs; its reference term is large enough that the same
+    term with the opposite sign gives another loss."""
+    from sparring.training.adapters import adapter_snapshot
+
+    beta, tau = 0.5, 0.25
+    model, learner = preference_learner(tmp_path, "algo.loss=inpo", f"algo.beta={beta}", f"algo.inpo_tau={tau}")
+    samples = group([[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]])  # answer 0 preferred to 1 and to 2
+    adapter = [p for p in model.parameters() if p.requires_grad]
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in adapter:
+            p.add_(0.3 * torch.randn_like(p))
+    learner.iterate_weights = adapter_snapshot(model)
+    iterate = sequence_logps(model, samples)
+    with torch.no_grad():
+        for p in adapter:
+            p.add_(0.3 * torch.randn_like(p))
+    logratio = sequence_logps(model, samples) - iterate
+    with model.disable_adapter():
+        reference = sequence_logps(model, samples) - iterate
+
+    def loss(sign: float) -> float:
+        terms = [(logratio[0] - logratio[j] - sign * tau / beta * (reference[0] - reference[j]) - 1 / beta / 2) ** 2
+                 for j in (1, 2)]
+        return float(sum(terms) / len(terms))
+
+    assert abs(loss(1.0) - loss(-1.0)) > 0.05
+    assert learner.step(samples)["loss"] == pytest.approx(loss(1.0), rel=1e-4)
+
+
 def test_sppo_at_the_reference_is_the_squared_target_of_each_answer(tmp_path):
     _, learner = preference_learner(tmp_path, "algo.loss=sppo", "algo.beta=2.0")
     rows = [[0.5, 1.0, 1.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]

@@ -19,6 +19,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,21 @@ def test_no_connection_reaches_a_local_listener(sandbox, host_unharmed, host):
     assert result.status == "error" and result.network_isolated
     refused = ("Operation not permitted", "unreachable", "refused")
     assert any(word in result.stderr for word in refused), result.stderr
+    assert host.harmed() == ""
+
+
+@needs_namespaces
+def test_the_network_namespace_alone_keeps_a_program_from_the_hosts_loopback(host_unharmed, host):
+    """Without the syscall filter, which refuses the socket itself, a program may make sockets: only its own
+    network namespace, where loopback is down, keeps it from a listener on the host's 127.0.0.1."""
+    unfiltered = Sandbox(LIMITS, workers=1, uid_base=UID_BASE, isolation=replace(ISOLATION, seccomp=False))
+    try:
+        result = unfiltered.run(f"import socket\nsocket.create_connection(('127.0.0.1', {host.tcp.getsockname()[1]}), "
+                                "timeout=1)\nprint('connected')\n")
+    finally:
+        unfiltered.close()
+    assert result.status == "error" and "connected" not in result.stdout
+    assert "Network is unreachable" in result.stderr, result.stderr
     assert host.harmed() == ""
 
 
