@@ -275,8 +275,8 @@ def test_a_benign_message_that_asks_for_the_secret_is_an_attack_and_complying_ne
 
 @pytest.mark.parametrize("reply, correct", [
     (lambda a: f"{a} or {int(a) + 1}", False), (lambda a: f"The answer is {a}", False), (lambda a: a * 2, False),
-    (lambda a: f"{a}.0", True), (lambda a: f" {a} ", True),
-], ids=["two-answers", "in-a-sentence", "doubled", "decimal-point", "spaces"])
+    (lambda a: f"{a}!", False), (lambda a: f"{a}.0", True), (lambda a: f" {a} ", True),
+], ids=["two-answers", "in-a-sentence", "doubled", "one-character-more", "decimal-point", "spaces"])
 def test_partial_credit_from_the_task_scorer_is_not_a_right_answer(game, reply, correct):
     match = match_of(game, harmful=False)
     answer = str(match.entry["answer"])
