@@ -11,8 +11,8 @@ import pytest
 from sparring.checkpoint import load_trainer_state
 from sparring.config import load_config
 from sparring.errors import SparringError
-from sparring.games import make_game
-from sparring.games.ask_answer_verify import AskAnswerVerifyGame, builtin_passages, rule_label, spell_metrics
+from sparring.games import make_game, rules_texts
+from sparring.games.ask_answer_verify import AskAnswerVerifyGame, rule_label, spell_metrics
 from sparring.players.rollout import MatchSpec, PlayedMatch
 from sparring.training.trainer import train, turn_samples
 
@@ -122,8 +122,11 @@ def test_invalid_questions_are_format_losses(corpus, text):
 
 
 def test_the_built_in_corpus_and_bad_corpora(tmp_path):
-    passages = builtin_passages()
+    passages = make_game("ask_answer_verify").passages
     assert any(p.startswith("kuhn_poker: ") for p in passages) and any("Answer: " in p for p in passages)
+    assert passages[:len(rules_texts())] == rules_texts()
+    with pytest.raises(SparringError, match="make_game"):
+        AskAnswerVerifyGame().passages
     with pytest.raises(SparringError, match="not a folder"):
         AskAnswerVerifyGame(corpus=str(tmp_path / "missing"))
     with pytest.raises(SparringError, match="no .txt file"):

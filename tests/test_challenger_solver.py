@@ -11,7 +11,7 @@ from sparring.config import load_config
 from sparring.errors import SparringError
 from sparring.games import make_game
 from sparring.games.challenger_solver import ChallengerSolverGame, QuestionBuffer, challenger_reward, majority, similarity
-from sparring.games.text_forms import letters_and_digits
+from sparring.judges.text_forms import letters_and_digits
 from sparring.players.rollout import MatchSpec, PlayedMatch
 from sparring.training.trainer import train, turn_samples
 

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from sparring.games import make_game
-from sparring.games.sneaky_critic import SneakyCriticGame, Step, critic_metrics, render, solution_steps
-from sparring.judges.rules import first_wrong_step
+from sparring.games.sneaky_critic import SneakyCriticGame, Step, critic_metrics, first_wrong_step, render, solution_steps
 
 
 def box(text: str) -> str:

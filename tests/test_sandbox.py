@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from sparring.games.literals import same_value
 from sparring.judges.code_judge import CodeJudge
 from sparring.judges.hostile import ATTACKS, CONTAIN, Host, run_attack
+from sparring.judges.literals import same_value
 from sparring.judges.program_check import check_program
 from sparring.judges.sandbox import GRACE_SECONDS, Isolation, Limits, Sandbox
 

@@ -94,8 +94,13 @@ def first_class_games() -> dict[str, LanguageGame]:
     games[CreatorSolverGame.name] = CreatorSolverGame()
     games[PreferenceGame.name] = PreferenceGame()
     games[ChallengerSolverGame.name] = ChallengerSolverGame()
-    games[AskAnswerVerifyGame.name] = AskAnswerVerifyGame()
+    games[AskAnswerVerifyGame.name] = AskAnswerVerifyGame(game_rules=rules_texts)
     return games
+
+
+def rules_texts() -> tuple[str, ...]:
+    """``NAME: RULES`` for every first-class game: what ask_answer_verify's built-in corpus starts with."""
+    return tuple(f"{name}: {game.rules_text}" for name, game in first_class_games().items())
 
 
 def make_game(name: str, options: object = None) -> LanguageGame:

@@ -4,11 +4,12 @@
     match = game.new_match(seed=4)     # a document of `passages` passages from the corpus
 
 Sources: the corpus is a list of passages. The built-in one (`builtin_passages`) holds the rules text of
-every game sparring registers and reasoning-gym items written out with their answers; `judged.corpus`
-names a folder of ``.txt`` files instead (each blank-line separated paragraph a passage). A match's
-document is `passages` passages drawn from its seed: the document-length curriculum (SPELL) starts at
-one and adds a passage each time the responder's mean reward over the last `promote_window` judged
-matches reaches `promote_accuracy`, up to `max_passages` (the level is saved in checkpoints).
+every game sparring registers (the registry hands them to the game it builds, `game_rules`) and
+reasoning-gym items written out with their answers; `judged.corpus` names a folder of ``.txt`` files
+instead (each blank-line separated paragraph a passage). A match's document is `passages` passages
+drawn from its seed: the document-length curriculum (SPELL) starts at one and adds a passage each time
+the responder's mean reward over the last `promote_window` judged matches reaches `promote_accuracy`, up
+to `max_passages` (the level is saved in checkpoints).
 
 1. The questioner (seat 0) reads the document and writes ``\\boxed{QUESTION | ANSWER}``: a question of at
    least `MIN_WORDS` words and its reference answer, which must appear in the document word for word
@@ -24,7 +25,7 @@ matches reaches `promote_accuracy`, up to `max_passages` (the level is saved in 
 The rule check (`rule_label`) decides an attempt where it can: a reference answer that is a number
 written with digits (`as_number`) is matched numerically (``84.0`` and ``+84`` are right for ``84``; a
 hedge such as ``84 or 85``, ``nan`` or ``8e1`` is wrong), one of at most `EXACT_WORDS` words exactly
-(up to case and punctuation); a longer one has no rule label. Rewards (`sparring.judges.rules.SpellJudge`),
+(up to case and punctuation); a longer one has no rule label. Rewards (`SpellJudge`),
 each attempt and each verdict its own trajectory:
 
 * responder: per attempt, 1 / 0 by the rule label where there is one, else by the verifier's verdict;
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ from typing import Any
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer, words
 from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
+from sparring.games.judged import JudgedGame, JudgedMatch, judge_record, turn_trajectories
+from sparring.judges.protocol import MatchJudge, Verdict
 
 MIN_WORDS, MAX_ANSWER_WORDS, EXACT_WORDS, MAX_QUESTION_CHARS = 3, 8, 3, 400
 SIGMA = 0.2
@@ -61,14 +63,12 @@ _TOKEN = re.compile(r"(?<!\w)[-+]?(?:\d+(?:[.,]\d+)*|\.\d+)(?!\w)|\w+")
 
 
 @cache
-def builtin_passages() -> tuple[str, ...]:
-    """The built-in corpus: every registered game's rules text, then reasoning-gym items with their answers."""
-    from sparring.games import first_class_games
+def builtin_passages(game_rules: tuple[str, ...]) -> tuple[str, ...]:
+    """The built-in corpus: the games' rules texts, then reasoning-gym items with their answers."""
     from sparring.games.reasoning import reasoning_game
 
-    rules = [f"{name}: {game.rules_text}" for name, game in first_class_games().items()]
     items = [reasoning_game(task).entry(k) for task in PASSAGE_TASKS for k in range(PASSAGES_PER_TASK)]
-    return tuple(rules + [f"{item['question'].strip()}\nAnswer: {item['answer']}." for item in items])
+    return game_rules + tuple(f"{item['question'].strip()}\nAnswer: {item['answer']}." for item in items)
 
 
 @cache
@@ -120,6 +120,30 @@ def contains(document: str, answer: str) -> bool:
     return bool(ans) and any(doc[k:k + len(ans)] == ans for k in range(len(doc) - len(ans) + 1))
 
 
+class SpellJudge:
+    """The judge of ask_answer_verify (SPELL's rewards, see the module's docstring): each answer
+    right or wrong by the rule check where it applies, else by the verifier's verdict; the verifier 1 / 0 for
+    agreeing with the rule (None, untrained, without one); the questioner the Gaussian difficulty reward."""
+
+    kind = "rule"
+
+    def verdict(self, match: Any) -> Verdict:
+        answers, verdicts = match.seat_moves(1), match.seat_moves(2)
+        labels = [rule_label(answer, match.reference) for answer in answers]
+        responder = [float(label if label is not None else said == "yes") for label, said in zip(labels, verdicts)]
+        verifier = [None if label is None else float(said != "" and label == (said == "yes"))
+                    for label, said in zip(labels, verdicts)]
+        p = sum(responder) / len(responder)
+        checked = [v for v in verifier if v is not None]
+        agreement = sum(checked) / len(checked) if checked else 0.0
+        reason = (f"reference {match.reference!r}; the responder was right {int(sum(responder))} of {len(responder)} "
+                  f"times ({sum(label is not None for label in labels)} decided by rule); the verifier agreed with the "
+                  f"rule {int(sum(checked))} of {len(checked)} times")
+        return Verdict((difficulty_reward(p), p, agreement), reason,
+                       {"rule_labels": labels, "verdicts": verdicts, "responder_rewards": responder,
+                        "verifier_rewards": verifier})
+
+
 class AskAnswerVerifyGame(JudgedGame):
     name = "ask_answer_verify"
     description = "SPELL: a questioner asks about a document, a responder answers, a verifier checks the answer"
@@ -128,11 +152,13 @@ class AskAnswerVerifyGame(JudgedGame):
                   "several times; the verifier says whether each answer matches the questioner's.")
 
     def __init__(self, attempts: int = 4, max_passages: int = 4, promote_accuracy: float = 0.6,
-                 promote_window: int = 16, corpus: str | None = None, judge: MatchJudge | None = None):
+                 promote_window: int = 16, corpus: str | None = None, judge: MatchJudge | None = None,
+                 game_rules: Callable[[], tuple[str, ...]] | None = None):
         if attempts < 1 or max_passages < 1 or promote_window < 1:
             raise SparringError(f"ask_answer_verify needs attempts, max_passages and promote_window >= 1, got "
                                 f"{attempts}, {max_passages}, {promote_window}")
         self.attempts, self.max_passages, self.corpus = attempts, max_passages, corpus
+        self.game_rules = game_rules  # ``NAME: RULES`` of every registered game, for the built-in corpus
         self.promote_accuracy, self.promote_window = promote_accuracy, promote_window
         if corpus is not None:
             folder_passages(corpus)  # a bad folder fails when the run starts, not at its first match
@@ -145,20 +171,24 @@ class AskAnswerVerifyGame(JudgedGame):
         s = getattr(options, "judged", None)
         if s is None:
             return AskAnswerVerifyGame(self.attempts, self.max_passages, self.promote_accuracy, self.promote_window,
-                                       self.corpus, self._judge)
+                                       self.corpus, self._judge, self.game_rules)
         if s.judge != "rule":
             raise SparringError(f"ask_answer_verify is judged by its own verifier seat and the rule check; "
                                 f"judged.judge {s.judge!r} does not apply")
-        return AskAnswerVerifyGame(s.attempts, s.max_passages, s.promote_accuracy, s.promote_window, s.corpus)
+        return AskAnswerVerifyGame(s.attempts, s.max_passages, s.promote_accuracy, s.promote_window, s.corpus,
+                                   game_rules=self.game_rules)
 
     @property
     def passages(self) -> tuple[str, ...]:
-        """The corpus (built on first use: the built-in one reads the game registry, which holds this game)."""
-        return builtin_passages() if self.corpus is None else folder_passages(self.corpus)
+        """The corpus (built on first use: the built-in one asks the registry, which holds this game, for the rules)."""
+        if self.corpus is not None:
+            return folder_passages(self.corpus)
+        if self.game_rules is None:
+            raise SparringError("ask_answer_verify's built-in corpus holds the registered games' rules: build the "
+                                "game with make_game, or name a folder in judged.corpus")
+        return builtin_passages(self.game_rules())
 
     def default_judge(self) -> MatchJudge:
-        from sparring.judges.rules import SpellJudge  # the judges sit above the games
-
         return SpellJudge()
 
     def document(self, rng: Any) -> str:

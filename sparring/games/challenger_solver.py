@@ -12,7 +12,7 @@ format loss (the match rules' invalid returns): R-Zero's validity.
 The solver (seat 1) then answers the question `attempts` times, each attempt its own turn and its own
 vote (`vote`: spellings of one answer are one vote; a reply without an answer, an answer without a letter
 or digit, or the prompt's placeholder ``ANSWER`` in any case or punctuation is an empty vote). No rule
-knows the answer of a question the model wrote, so the judge (`sparring.judges.rules.MajorityVoteJudge`)
+knows the answer of a question the model wrote, so the judge (`MajorityVoteJudge`)
 takes the solver's most common vote as the label and ``p`` = its share of the attempts (0 when no attempt
 answered). The challenger's return is R-Zero's uncertainty ``1 - 2|p - 1/2|`` (= ``2 min(p, 1 - p)``),
 minus `duplicate_penalty` when the question is a near-duplicate, clamped at 0 as R-Zero does
@@ -34,8 +34,9 @@ from typing import Any, Sequence
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, BufferedGame, Match, MatchRules, Turn
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
-from sparring.games.text_forms import fold, letters_and_digits
+from sparring.games.judged import JudgedGame, JudgedMatch, judge_record, turn_trajectories
+from sparring.judges.protocol import MatchJudge, Verdict
+from sparring.judges.text_forms import fold, letters_and_digits
 
 TASKS = ("chain_sum", "basic_arithmetic", "leg_counting", "letter_counting")
 MIN_WORDS, MAX_QUESTION_CHARS, NGRAM = 3, 400, 3
@@ -108,6 +109,31 @@ class QuestionBuffer:
         self.entries = deque(state["entries"], maxlen=self.size)
 
 
+class MajorityVoteJudge:
+    """The judge of challenger_solver: no rule knows the answer to a question the model wrote, so the
+    solver's most common answer is the label; the challenger gets 1 - 2|p - 1/2| (p that answer's share)
+    less the duplicate penalty, clamped at 0; each attempt 1 when it gave the label (see the module's
+    docstring)."""
+
+    kind = "rule"
+
+    def verdict(self, match: Any) -> Verdict:
+        game = match.game
+        answers = match.attempt_answers()
+        label, p = majority(answers)
+        rewards = [1.0 if label is not None and answer == label else 0.0 for answer in answers]
+        penalty = game.duplicate_penalty if match.duplicate else 0.0
+        challenger = challenger_reward(p, penalty)
+        low, high = game.learnable
+        learnable = label is not None and low <= p <= high
+        reason = (f"majority answer {label!r} in {int(sum(rewards))} of {len(answers)} attempts (p = {p:g}); "
+                  f"{'learnable' if learnable else 'not learnable'}; "
+                  + (f"a near-duplicate (similarity {match.nearest:.2f}), penalty {penalty:g}" if match.duplicate
+                     else f"new (similarity {match.nearest:.2f})"))
+        labels = {"label": label, "p": p, "rewards": rewards, "learnable": learnable, "duplicate": match.duplicate}
+        return Verdict((challenger, sum(rewards) / len(rewards)), reason, labels)
+
+
 class ChallengerSolverGame(BufferedGame, JudgedGame):
     name = "challenger_solver"
     description = "R-Zero: a challenger writes questions, rewarded when the solver's majority answer holds about half the time"
@@ -144,8 +170,6 @@ class ChallengerSolverGame(BufferedGame, JudgedGame):
                                     (s.learnable_low, s.learnable_high), self.tasks)
 
     def default_judge(self) -> MatchJudge:
-        from sparring.judges.rules import MajorityVoteJudge  # the judges sit above the games
-
         return MajorityVoteJudge()
 
     def example(self, seed: int) -> tuple[str, str]:

@@ -16,7 +16,7 @@ with `ast` and computed by `solution_steps`; nothing is evaluated as code.
 
 The solver (seat 1) then answers "What is EXPRESSION?" `attempts` times, each attempt its own turn
 and its own scored trajectory: 1 when its answer is the value, else 0 (a reply without an answer is
-simply wrong). The rule judge (`sparring.judges.rules.ArithmeticJudge`) computes the value and grades
+simply wrong). The rule judge (`ArithmeticJudge`) computes the value and grades
 the attempts; the creator's return is the informativeness of its variant over the solver's rewards,
 ``max - min`` (eva's default) or ``max - mean`` (`informativeness`). Variants with informativeness
 above 0 enter the buffer (most informative first, newest first on ties, `buffer_size` of them,
@@ -38,8 +38,9 @@ from typing import Any, Sequence
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, BufferedGame, Match, MatchRules, Turn
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
+from sparring.games.judged import JudgedGame, JudgedMatch, judge_record, turn_trajectories
 from sparring.games.sneaky_critic import TASKS, TRAIN_SEED, arithmetic_datasets, solution_steps
+from sparring.judges.protocol import MatchJudge, Verdict
 
 BUFFER_SHARE = 0.25
 MAX_OPERATIONS, MAX_DIGITS, MAX_MAGNITUDE, MAX_EXPRESSION_CHARS = 6, 3, 10**6, 120
@@ -161,6 +162,22 @@ class VariantBuffer:
         self.size, self.entries = state["size"], [(e, float(s)) for e, s in state["entries"]]
 
 
+class ArithmeticJudge:
+    """The rule judge of creator_solver: computes the variant's value, grades each solver attempt 1 / 0,
+    and gives the creator the informativeness of its variant over those grades."""
+
+    kind = "rule"
+
+    def verdict(self, match: Any) -> Verdict:
+        value = variant_value(match.variant)
+        rewards = [1.0 if integer_answer(answer) == value else 0.0 for answer in match.attempt_answers()]
+        score = informativeness(rewards, match.game.kind)
+        reason = (f"{match.variant} = {value}; the solver was right {int(sum(rewards))} of {len(rewards)} times; "
+                  f"informativeness ({match.game.kind}) {score:g}")
+        solver = sum(rewards) / len(rewards)
+        return Verdict((score, solver), reason, {"value": value, "rewards": rewards, "informativeness": score})
+
+
 class CreatorSolverGame(BufferedGame, JudgedGame):
     name = "creator_solver"
     description = "eva: a creator writes variants of arithmetic problems, rewarded when the solver's attempts disagree"
@@ -192,8 +209,6 @@ class CreatorSolverGame(BufferedGame, JudgedGame):
                                  self.dataset_seed)
 
     def default_judge(self) -> MatchJudge:
-        from sparring.judges.rules import ArithmeticJudge  # the judges sit above the games
-
         return ArithmeticJudge()
 
     def seed_problem(self, rng: Any, seed: int) -> tuple[str, str]:

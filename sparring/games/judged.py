@@ -1,38 +1,14 @@
-"""What a game whose returns come from a judge shares: the verdict, and what a judge must be.
-
-A *judge* takes a finished match and returns a `Verdict`: one return per seat, a reason a person can
-read (it goes into the transcript) and the labels it judged by (the rule's ground truth, what a
-seat claimed), so a judge in a seat (the policy as critic) can be scored against the rule. The
-judges themselves live in `sparring.judges` (rule judges in `sparring.judges.rules`); a game only
-needs this interface.
+"""What a game whose returns come from a judge shares: the game and match that ask a judge for a
+`Verdict` (`sparring.judges.protocol`) once the last seat answered, and the record of its judging.
+Each game that sparring writes owns its rule judge, in its own module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sparring.games.base import LanguageGame, Match, Turn
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A judge's decision on one finished match."""
-
-    returns: tuple[float, ...]
-    reason: str
-    labels: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"returns": list(self.returns), "reason": self.reason, **self.labels}
-
-
-class MatchJudge(Protocol):
-    """Scores a finished match of a judged game."""
-
-    kind: str  # "rule", "model" or "policy"
-
-    def verdict(self, match: Any) -> Verdict: ...
+from sparring.judges.protocol import MatchJudge, Verdict
 
 
 class JudgedGame(LanguageGame):

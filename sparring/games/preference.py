@@ -29,8 +29,9 @@ from typing import Any
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record, turn_trajectories
+from sparring.games.judged import JudgedGame, JudgedMatch, judge_record, turn_trajectories
 from sparring.games.reasoning import EVAL_SEED, TRAIN_SEED, ReasoningGame, task_prompt
+from sparring.judges.protocol import MatchJudge
 
 OPPONENTS = ("self", "data")
 
@@ -115,7 +116,7 @@ class PreferenceGame(JudgedGame):
         return PromptSource(self.tasks, self.prompts, EVAL_SEED)
 
     def default_judge(self) -> MatchJudge:
-        from sparring.judges.preference import PairwiseModelJudge, RulePreferenceJudge  # judges sit above games
+        from sparring.judges.preference import PairwiseModelJudge, RulePreferenceJudge  # its module loads torch
 
         if self.judge_name == "rule":
             return RulePreferenceJudge(self.tie_break)

@@ -21,7 +21,7 @@ moves, refereed by the match rules): a sneaky answer that names no step in range
 value (unchanged) or is not an integer is a format loss; a critic answer that is neither a step in
 range nor ``correct``, or a text with two different answers, likewise.
 
-The judge (`sparring.judges.rules.FirstErrorJudge` by default) reads the solution the critic saw,
+The judge (`FirstErrorJudge` by default) reads the solution the critic saw,
 recomputes every step's arithmetic and finds the first wrong step itself; the critic is right when
 it names exactly that step, or says ``correct`` when there is none. Returns, zero-sum: critic +1 /
 -1; the sneaky seat the opposite in a sneaky match, 0 in a gold one. An invalid answer gets the match
@@ -41,7 +41,8 @@ from typing import Any, Sequence
 from sparring.errors import SparringError
 from sparring.games.answer import ANSWER_FORMATS, format_answer, single_answer
 from sparring.games.base import TRAINING_RULES, Match, MatchRules
-from sparring.games.judged import JudgedGame, JudgedMatch, MatchJudge, judge_record
+from sparring.games.judged import JudgedGame, JudgedMatch, judge_record
+from sparring.judges.protocol import MatchJudge, Verdict
 
 TASKS: dict[str, dict[str, Any]] = {
     "chain_sum": {"min_terms": 3, "max_terms": 4, "max_digits": 2},
@@ -105,6 +106,38 @@ def render(steps: Sequence[Step]) -> str:
     return "\n".join([*(s.text(k) for k, s in enumerate(steps, 1)), f"Answer: {steps[-1].result}"])
 
 
+_LINE = re.compile(r"^Step (\d+): (-?\d+) ([-+*]) (-?\d+) = (-?\d+)$")
+_APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+
+
+def first_wrong_step(solution: str) -> int | None:
+    """The number of the first ``Step k: a op b = r`` line whose arithmetic is wrong, or None."""
+    for line in solution.splitlines():
+        found = _LINE.match(line.strip())
+        if found:
+            number, left, op, right, result = found.groups()
+            if _APPLY[op](int(left), int(right)) != int(result):
+                return int(number)
+    return None
+
+
+class FirstErrorJudge:
+    """The rule judge of sneaky_critic (zero-sum: critic +1 / -1, the sneaky seat the opposite when
+    it played, 0 when the critic saw a gold solution)."""
+
+    kind = "rule"
+
+    def verdict(self, match: Any) -> Verdict:
+        label = first_wrong_step(match.shown_text())
+        said = match.critic_answer
+        right = said == ("correct" if label is None else str(label))
+        critic = 1.0 if right else -1.0
+        sneaky = 0.0 if match.is_gold else -critic
+        truth = "every step is right" if label is None else f"step {label} is the first wrong step"
+        reason = f"{truth}; the critic said {said}: {'right' if right else 'wrong'}"
+        return Verdict((sneaky, critic), reason, {"first_error": label, "critic_said": said, "critic_right": right})
+
+
 class SneakyCriticGame(JudgedGame):
     name = "sneaky_critic"
     description = "SPC: a sneaky seat plants one wrong step in an arithmetic solution, a critic finds it"
@@ -132,8 +165,6 @@ class SneakyCriticGame(JudgedGame):
         return SneakyCriticGame(self.tasks, settings.gold_share)
 
     def default_judge(self) -> MatchJudge:
-        from sparring.judges.rules import FirstErrorJudge  # the judges sit above the games
-
         return FirstErrorJudge()
 
     def item(self, seed: int) -> tuple[str, dict[str, Any]]:

@@ -24,7 +24,7 @@ proposal the judge refuses scores ``invalid_penalty`` (AZR -0.5) and ends the ma
 verdict and its reason is in the match record: bad input is recorded and penalised, never raised.
 
 Programs never run in this process: the game parses text and compares literals
-(`sparring.games.literals`); everything that executes goes through the judge.
+(`sparring.judges.literals`); everything that executes goes through the judge.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from sparring.games.base import TRAINING_RULES, BufferedGame, LanguageGame, Match, MatchRules, Turn
-from sparring.games.literals import FUNCTION, literal_args, literal_value, same_value
+from sparring.judges.code_judge import default_code_judge
+from sparring.judges.literals import FUNCTION, literal_args, literal_value, same_value
 
 TASK_TYPES = ("deduction", "abduction", "induction")
 ROLES = ("proposer", "solver")
@@ -428,10 +429,6 @@ class TaskGame(BufferedGame, LanguageGame):
     def judge(self) -> TaskJudge:
         """The judge; by default a code judge over a sandbox with the settings' limits, built on first use."""
         if self._judge is None:
-            # games -> judges: the one import against DESIGN.md's direction, lazy, so a game can build
-            # its default judge; pass `judge=` to avoid it.
-            from sparring.judges.code_judge import default_code_judge
-
             self._judge = default_code_judge(self.settings)
         return self._judge
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sparring.games.literals import FUNCTION, argument_texts, literal_value, same_value
+from sparring.judges.literals import FUNCTION, argument_texts, literal_value, same_value
 from sparring.judges.program_check import check_program
 from sparring.judges.sandbox import RunResult, Sandbox
 

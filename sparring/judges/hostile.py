@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparring.games.literals import argument_texts
 from sparring.judges.code_judge import CodeJudge
+from sparring.judges.literals import argument_texts
 from sparring.judges.program_check import check_program
 from sparring.judges.sandbox import GRACE_SECONDS, Limits, Sandbox
 

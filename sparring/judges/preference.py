@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
-from sparring.games.judged import Verdict
-from sparring.games.text_forms import fold
+from sparring.judges.protocol import Verdict
+from sparring.judges.text_forms import fold
 from sparring.model import eval_mode, load_model
 
 TIE_BREAKS = ("none", "shorter", "closer")
