@@ -436,6 +436,32 @@ class RayConfig:
         3, "Times Ray restarts a dead worker; its unfinished shards are replayed from their seeds (exactly).")
 
 
+@dataclass(frozen=True)
+class ApiConfig:
+    """Served models as players (api:MODEL@URL): how sparring reaches any OpenAI-compatible endpoint."""
+
+    endpoint: Literal["chat", "completions"] = option(
+        "chat", '"chat" = /chat/completions, the server wraps the prompt in the model\'s chat template; "completions" = '
+                '/completions, the template\'s text as it is (a model without a chat template).')
+    key_env: str = option(
+        "", "Environment variable that holds the API key (sent as a bearer token); empty = no key (a local server). "
+            "The key itself is never written to transcripts, configs or logs.")
+    timeout: float = option(60.0, "Seconds one request may take before it counts as failed.")
+    retries: int = option(
+        4, "Tries again after a timeout, a dropped connection, HTTP 429 or 5xx or a reply that is not JSON, waiting "
+           "api.backoff seconds, then twice that, and so on (a 429's Retry-After when longer); a turn still without a "
+           "reply abandons its match (recorded, not scored).")
+    backoff: float = option(1.0, "Seconds before the first retry; each later retry waits twice as long.")
+    concurrency: int = option(8, "Requests in flight at once (a rollout sends every pending turn of the player together).")
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ConfigError(f"api.timeout must be positive, got {self.timeout}")
+        for name, least in (("retries", 0), ("backoff", 0), ("concurrency", 1)):
+            if getattr(self, name) < least:
+                raise ConfigError(f"api.{name} must be at least {least}, got {getattr(self, name)}")
+
+
 @dataclass
 class Config:
     """A whole sparring run."""
@@ -453,6 +479,7 @@ class Config:
     runner: Literal["local", "ray"] = option(
         "local", 'Where matches run: "local" = in the trainer process; "ray" = on Ray actors (see the ray section).')
     ray: RayConfig = option(RayConfig(), RayConfig.__doc__)
+    api: ApiConfig = option(ApiConfig(), ApiConfig.__doc__)
 
     def __post_init__(self) -> None:
         """Checks that span sections: settings that each look fine but together train on nothing."""

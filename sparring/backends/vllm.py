@@ -53,7 +53,7 @@ def merged_weights(model: Any) -> dict[str, Any]:
     return merged
 
 
-def _write_plain_model(model: Any, tokenizer: Any, folder: str) -> None:
+def write_plain_model(model: Any, tokenizer: Any, folder: str) -> None:
     """Config, tokenizer and merged weights of the policy, as a folder vLLM can start from."""
     from safetensors.torch import save_file
 
@@ -99,7 +99,7 @@ class VLLMBackend(Backend):
         self.tokenizer = tokenizer
         self.eos = eos_ids(model, tokenizer)
         self._folder = tempfile.TemporaryDirectory(prefix="sparring-vllm-")
-        _write_plain_model(model, tokenizer, self._folder.name)
+        write_plain_model(model, tokenizer, self._folder.name)
         import torch
 
         on_gpu = {"gpu_memory_utilization": 0.4} if torch.cuda.is_available() else {}  # the learner shares the GPU

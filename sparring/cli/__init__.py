@@ -36,8 +36,10 @@ def cmd_games(args: argparse.Namespace) -> None:
 
 
 def lm_options(args: argparse.Namespace) -> dict:
+    from sparring.cli.api_flags import api_config
+
     return {"template": args.template, "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
-            "backend": args.backend, "moves": args.moves}
+            "backend": args.backend, "moves": args.moves, "api": api_config(args)}
 
 
 def cmd_arena(args: argparse.Namespace) -> None:
@@ -138,6 +140,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sparring.cli.api_flags import add_api_flags
+
     parser = argparse.ArgumentParser(prog="sparring", description="Train language models by self-play on games.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -155,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--moves", default="free", choices=["free", "legal"],
                        help="lm: players write their answers (free) or sample among the legal moves' answers (legal)")
         p.add_argument("--seed", type=int, default=0)
+        add_api_flags(p)
 
     arena = sub.add_parser("arena", help="play one player per seat against each other, rotating seats",
                            description="One player per seat of the game (hanabi and spy take their seat count from "
@@ -201,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(run=cmd_compare)
 
     from sparring.cli.eval import add_eval_commands
+    from sparring.cli.serve import add_serve_command
 
     add_eval_commands(sub)
+    add_serve_command(sub)
     for command in sub.choices.values():
         command.add_argument("--verbose", action="store_true",
                              help="show the libraries' start-up logs and warnings (vLLM, transformers, torch)")

@@ -80,6 +80,8 @@ def _rules(config: Any, answer_format: str | None):
 
 
 def _lm_options(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    from sparring.cli.api_flags import api_config
+
     options = {"template": "short", "max_new_tokens": 32, "temperature": 1.0, "backend": "hf", "moves": "free"}
     if config is not None:
         options.update(template=config.games.template, max_new_tokens=config.rollout.max_new_tokens,
@@ -87,6 +89,7 @@ def _lm_options(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     for key in options:
         if getattr(args, key, None) is not None:
             options[key] = getattr(args, key)
+    options["api"] = api_config(args, config.api if config is not None else None)
     return options
 
 
@@ -219,6 +222,8 @@ def cmd_replay(args: argparse.Namespace) -> None:
 
 
 def _add_lm_flags(parser: argparse.ArgumentParser) -> None:
+    from sparring.cli.api_flags import add_api_flags
+
     parser.add_argument("--template", default=None, help="prompt template (default: the run's, else short)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's, else 32")
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the run's, else 1.0)")
@@ -228,6 +233,7 @@ def _add_lm_flags(parser: argparse.ArgumentParser) -> None:
                         help="write answers (free) or sample among the legal moves' answers (default: the run's, else free)")
     parser.add_argument("--concurrency", type=int, default=32, help="matches played at once")
     parser.add_argument("--seed", type=int, default=0)
+    add_api_flags(parser)
 
 
 def _evaluate_critic(args: argparse.Namespace, target: Target, config: Any, games: list[str]) -> list[str]:

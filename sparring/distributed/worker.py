@@ -24,7 +24,7 @@ from sparring.training.curriculum import Curriculum, game_arms
 from sparring.training.policy import build_policy
 from sparring.training.pool import OpponentPool
 from sparring.training.shards import play_shard
-from sparring.training.selfplay import SelfPlay, fixed_opponent, lm_options
+from sparring.training.selfplay import SelfPlay, fixed_opponent, lm_options, player_options
 
 
 @dataclass
@@ -65,7 +65,7 @@ class RolloutWorker:
         self.policy = build_worker_player(cfg, model, tokenizer)
         self.fixed = fixed_opponent(cfg)
         self.pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora,
-                                             lm_options=lm_options(cfg))
+                                             lm_options=player_options(cfg))
         self.pool.bind(self.policy)
         self.curriculum = Curriculum.from_config(cfg.curriculum, game_arms(self.games.values()))
         self.version: int | None = None

@@ -3,7 +3,8 @@
 With N seats and N players, match i seats player (s + i) mod N at seat s, so every player takes
 every seat equally often (two players: they alternate). Outcomes are team outcomes
 (`sparring.evaluation.stats.outcome`): in a cooperative game the one team "wins" when it scores
-above 0, and the mean return is its score.
+above 0, and the mean return is its score. A match abandoned because a served player's transport
+failed (`Match.abandon`) is written to the transcripts and counted apart, never scored.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class ArenaResult:
     players: tuple[str, ...]
     tallies: dict[TallyKey, SeatTally]  # (player index, seat, role or None for all)
     cooperative: bool = False
+    abandoned: list[dict] = field(default_factory=list)  # each abandoned match's seat and reason, unscored
 
     def rows(self) -> list[dict]:
         rows = []
@@ -75,12 +77,17 @@ class ArenaResult:
 
     @property
     def shows(self) -> str:
-        """What the outcome columns mean for this game (a table caption)."""
+        """What the outcome columns mean for this game (a table caption), and how many matches were abandoned."""
         if self.cooperative:
-            return "cooperative: the seats are one team; win = the team scored above 0, mean return = its score"
-        if len(self.players) > 2:
-            return "win = the seat's team alone has the best return, draw = tied for best"
-        return "win = the better return, draw = equal returns"
+            meaning = "cooperative: the seats are one team; win = the team scored above 0, mean return = its score"
+        elif len(self.players) > 2:
+            meaning = "win = the seat's team alone has the best return, draw = tied for best"
+        else:
+            meaning = "win = the better return, draw = equal returns"
+        if self.abandoned:
+            meaning += (f"; {len(self.abandoned)} more abandoned, not counted (a served player's transport failed: "
+                        f"{self.abandoned[-1]['reason']})")
+        return meaning
 
 
 def tally_match(played: PlayedMatch, labels: list[int], tallies: dict[TallyKey, SeatTally]) -> None:
@@ -112,7 +119,8 @@ def run_arena(
     transcripts: Path | None = None,
     on_match: Callable[[PlayedMatch], None] | None = None,
 ) -> ArenaResult:
-    """Play `matches` matches, one player per seat, seats rotating (`seat_order`)."""
+    """Play `matches` matches, one player per seat, seats rotating (`seat_order`); `on_match` gets each scored
+    match (an abandoned one is only written to the transcripts and listed in `ArenaResult.abandoned`)."""
     if len(players) != game.num_seats:
         raise SparringError(f"{game.name} has {game.num_seats} seats; got {len(players)} players")
 
@@ -121,15 +129,20 @@ def run_arena(
         return MatchSpec(game, [players[k] for k in order], seed + i, rules, {"labels": order})
 
     tallies: dict[TallyKey, SeatTally] = {}
+    abandoned: list[dict] = []
     out = transcripts.open("w") if transcripts else None
     try:
         for played in Rollout(concurrency).play(spec, num_matches=matches):
-            tally_match(played, played.spec.meta["labels"], tallies)
             if out:
                 out.write(json.dumps(played.record()) + "\n")
+                out.flush()  # a later failure (or Ctrl-C) loses no finished match
+            if played.match.abandoned is not None:
+                abandoned.append(played.match.abandoned)
+                continue
+            tally_match(played, played.spec.meta["labels"], tallies)
             if on_match:
                 on_match(played)
     finally:
         if out:
             out.close()
-    return ArenaResult(game.name, tuple(p.name for p in players), tallies, game.cooperative)
+    return ArenaResult(game.name, tuple(p.name for p in players), tallies, game.cooperative, abandoned)

@@ -12,7 +12,8 @@ and CFR reference points. With `run_dir`, rows are appended to ``RUN_DIR/eval.js
 
 Row keys (match rows): step, wall_time, game, player, opponent, seat (0, 1, ... or "all"),
 role, matches, win, win_low, win_high, draw..., loss..., invalid..., mean_return,
-mean_return_low, mean_return_high.
+mean_return_low, mean_return_high; the "all" row also holds abandoned (matches a served player's transport
+failure abandoned, not counted) when there were any.
 Exploitability row: step, wall_time, game, player, metric="exploitability", value, nash_conv,
 mode, uniform, always, always_move, cfr (the references).
 
@@ -52,7 +53,7 @@ def _engine_type(game: LanguageGame):
 
 
 def plays(opponent: str, game: LanguageGame) -> bool:
-    """Whether a fixed-player spec can sit at this game (lm:, random and human play anything)."""
+    """Whether a fixed-player spec can sit at this game (lm:, api:, random and human play anything)."""
     from sparring.players.fixed import CFR_GAMES, perfect_information
 
     kind = opponent.partition(":")[0]
@@ -130,7 +131,7 @@ def evaluate(
         player sits at the seat where ``played_match.spec.meta["labels"]`` holds 0).
     """
     from sparring.games import make_game
-    from sparring.players import make_player
+    from sparring.players import is_model_spec, make_player
 
     lm_options = dict(lm_options or {})
     if matches < 1:
@@ -146,7 +147,7 @@ def evaluate(
     def opponent_player(spec: str | Player, index: int) -> Player:
         if isinstance(spec, Player):
             return spec
-        if spec.startswith("lm:"):  # models are loaded once per process, not once per evaluation
+        if is_model_spec(spec):  # models are loaded (or reached) once per process, not once per evaluation
             key = (spec, tuple(sorted(lm_options.items())))
             if key not in _LM_OPPONENTS:
                 _LM_OPPONENTS[key] = make_player(spec, seed=stream_seed(seed, "players", 0, 1 + index), **lm_options)
@@ -195,8 +196,13 @@ def evaluate(
                 result = run_arena(game, seated, matches, seed=seed, rules=rules,
                                    concurrency=concurrency, transcripts=out, on_match=after)
                 own = _match_rows(result, game, opponent.name)
+                if not own:
+                    raise SparringError(f"every match of {game.name} against {opponent.name} was abandoned "
+                                        f"({result.abandoned[-1]['reason']}); transcripts keep them")
                 extra = game.seat_metrics([p.match for p in seen], [p.spec.meta["labels"].index(0) for p in seen])
                 own[-1].update(extra)  # the "all" row
+                if result.abandoned:
+                    own[-1]["abandoned"] = len(result.abandoned)
                 rows.extend(own)
             if exploitability and game.name in _exploitability_games():
                 bar.update(task, stats=f"{game.name}: exploitability")
@@ -209,15 +215,15 @@ def evaluate(
 
 
 def _as_player(player: str | Player, seed: int, lm_options: dict[str, Any]) -> Player:
-    from sparring.players import make_player
+    from sparring.players import is_model_spec, make_player
 
     if isinstance(player, Player):
         return player
     spec = player
     kind = spec.partition(":")[0]
-    if kind not in ("lm", "random", "mcts", "minimax", "cfr", "hanabi_rules", "human"):
+    if kind not in ("lm", "api", "random", "mcts", "minimax", "cfr", "hanabi_rules", "human"):
         spec = f"lm:{spec}"
-    return make_player(spec, seed=stream_seed(seed, "players", 0, 0), **(lm_options if spec.startswith("lm:") else {}))
+    return make_player(spec, seed=stream_seed(seed, "players", 0, 0), **(lm_options if is_model_spec(spec) else {}))
 
 
 class _NoProgress:
@@ -323,6 +329,9 @@ def print_eval(rows: list[dict[str, Any]], console=None) -> None:
             if extras:
                 said = ", ".join(f"{GAME_METRICS[k]} {100 * v:.0f}%" for k, v in extras.items())
                 console.print(f"{row['game']} vs {row['opponent']}: {said}")
+            if row.get("abandoned"):
+                console.print(f"{row['game']} vs {row['opponent']}: {row['abandoned']} more matches abandoned, not "
+                              "counted (a served player's transport failed; the transcripts keep them)")
     for row in rows:
         if row.get("metric") == "exploitability":
             cfr = f", CFR {row['cfr']:.4f}" if row.get("cfr") is not None else ""

@@ -42,13 +42,13 @@ def entry_policy(entry: LeagueEntry, game: str, lm_options: dict[str, Any] | Non
     an LM is built with `lm_options` and reads its prompts under `rules` (their answer format)."""
     import pyspiel
 
-    from sparring.players import make_player
+    from sparring.players import is_model_spec, make_player
     from sparring.players.fixed import CFRPlayer, RandomPlayer
 
     spec = entry.spec
     if isinstance(spec, str):
         options = {**(lm_options or {}), "backend": "hf"}  # likelihoods need the model's weights in this process
-        spec = make_player(spec, **(options if spec.startswith("lm:") else {}))
+        spec = make_player(spec, **(options if is_model_spec(spec) else {}))
     if isinstance(spec, RandomPlayer):
         return policy_lib.UniformRandomPolicy(pyspiel.load_game(game))
     if isinstance(spec, CFRPlayer):

@@ -98,7 +98,7 @@ def run_league(entries: list[LeagueEntry], game: str, matches: int = 20, seed: i
     options, under `league_rules`. On a game of more than two seats, `matches` rounds of rotating groups
     instead (`sparring.evaluation.league_nplayer`)."""
     from sparring.games import make_game
-    from sparring.players import make_player
+    from sparring.players import is_model_spec, make_player
 
     if matches < 1:
         raise SparringError("a league needs at least one match per pair (or round)")
@@ -109,7 +109,7 @@ def run_league(entries: list[LeagueEntry], game: str, matches: int = 20, seed: i
         if isinstance(entry.spec, Player):
             player = entry.spec
         else:
-            options = settings(entry)[0] if entry.spec.startswith("lm:") else {}
+            options = settings(entry)[0] if is_model_spec(entry.spec) else {}
             player = make_player(entry.spec, seed=stream_seed(seed, "players", 0, index), **options)
         player.name = entry.name
         players.append(player)
@@ -144,6 +144,8 @@ def run_league(entries: list[LeagueEntry], game: str, matches: int = 20, seed: i
             result = run_arena(language_game, (players[i], players[j]), matches, seed=seed, rules=rules,
                                concurrency=concurrency, on_match=record)
             for a, b, index in ((i, j, 0), (j, i, 1)):
+                if (index, None) not in result.tallies:  # every match of the pair was abandoned
+                    continue
                 tally = result.tallies[(index, None)]
                 wins[a, b] = tally.counts["win"]
                 draws[a, b] = tally.counts["draw"]

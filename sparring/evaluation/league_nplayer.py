@@ -94,6 +94,8 @@ def run_nplayer_league(game: LanguageGame, players: list[Player], rounds: int, s
 
     played = []
     for p in Rollout(concurrency).play(spec, num_matches=len(groups)):
+        if p.match.abandoned is not None:  # a served player's transport failed: no outcome to rate
+            continue
         played.append(p)
         if on_match:
             on_match(p)

@@ -62,6 +62,12 @@ def extract_answer(text: str, answer_format: str) -> str | None:
     return found[-1] if found else None
 
 
+def first_answer_end(text: str, answer_format: str) -> int | None:
+    """Where the text's first closed answer ends, or None: a model that stops at its answer writes up to here."""
+    found = (_BOXED if answer_format == "boxed" else _BRACKET).search(text)
+    return found.end() if found else None
+
+
 def single_answer(text: str, answer_format: str, fold: bool = True) -> str | None:
     """The content of the text's answers when there is at least one and they all agree (white space
     collapsed; case-folded unless `fold` is False), else None: two different answers are no answer."""

@@ -151,6 +151,7 @@ class Match(ABC):
         self.turns: list[Turn] = []
         self.moves_made = 0
         self.cut = False  # True: the turn limit ended the match before the game did (a draw)
+        self.abandoned: dict[str, Any] | None = None  # set by `abandon`: the match ended with no outcome
         self._failed_attempts = 0
         self._final_returns: list[float] | None = None
 
@@ -186,12 +187,14 @@ class Match(ABC):
 
     # --- refereeing -------------------------------------------------------------------------
     def is_over(self) -> bool:
-        return self._final_returns is not None or self._engine_seat() is None
+        return self.abandoned is not None or self._final_returns is not None or self._engine_seat() is None
 
     def current_seat(self) -> int | None:
         return None if self.is_over() else self._engine_seat()
 
     def returns(self) -> list[float]:
+        if self.abandoned is not None:
+            raise RuntimeError("returns() asked of an abandoned match: it has no outcome")
         if self._final_returns is not None:
             return list(self._final_returns)
         if self._engine_seat() is not None:
@@ -259,6 +262,12 @@ class Match(ABC):
                 self._final_returns = self._invalid_returns(seat)
         return turn
 
+    def abandon(self, reason: str) -> None:
+        """End the match with no outcome: the seat to move got no answer from its player (a served model's
+        transport failed), which is no move of that seat. Nothing is refereed or scored; the record keeps the
+        turns played and why the match stopped."""
+        self.abandoned = {"seat": self.current_seat(), "reason": reason}
+
     def scored_turns(self, seat: int) -> list[tuple[list[Turn], float]]:
         """This seat's turns as independently scored trajectories, each with its return. By default
         one: all its turns, scored by the match's return; a game with per-turn rewards overrides it."""
@@ -281,5 +290,6 @@ class Match(ABC):
                 {"seat": t.seat, "role": self.role(t.seat), "prompt": t.prompt, "text": t.text, "move": t.move}
                 for t in self.turns
             ],
-            "returns": self.returns() if self.is_over() else None,
+            "returns": self.returns() if self.is_over() and self.abandoned is None else None,
+            **({"abandoned": self.abandoned} if self.abandoned is not None else {}),
         }

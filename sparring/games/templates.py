@@ -27,7 +27,7 @@ from typing import Any
 from sparring.errors import SparringError
 from sparring.games.answer import answer_closer, answer_opener, format_answer
 
-__all__ = ["TEMPLATES", "Template", "answer_ids", "answer_prefix", "render_prompt", "reply_ids", "template_text"]
+__all__ = ["TEMPLATES", "Template", "answer_ids", "answer_prefix", "answer_text", "render_prompt", "reply_ids", "template_text"]
 
 @dataclass(frozen=True)
 class Template:
@@ -85,10 +85,9 @@ def render_prompt(tokenizer: Any, template: str, game_prompt: str, answer_format
     return text + answer_prefix(template, answer_format)
 
 
-def answer_ids(tokenizer: Any, template: str, answer_format: str, move: str, legal_moves: Sequence[str] = ()
-               ) -> list[int]:
-    """The tokens with which a model chooses ``move``: its answer text minus what the template pre-fills,
-    and minus the closing brace or bracket.
+def answer_text(template: str, answer_format: str, move: str, legal_moves: Sequence[str] = ()) -> str:
+    """The text with which a model chooses ``move``: its answer minus what the template pre-fills, and minus
+    the closing brace or bracket.
 
     The closer is punctuation, not the choice: a model that writes ``bet}.`` closes with the single
     token ``}.``, and a score that counted ``}`` would rank moves by how they are punctuated (a
@@ -99,7 +98,13 @@ def answer_ids(tokenizer: Any, template: str, answer_format: str, move: str, leg
     answer = format_answer(move, answer_format).removeprefix(answer_prefix(template, answer_format))
     if not any(other != move and other.startswith(move) for other in legal_moves):
         answer = answer.removesuffix(answer_closer(answer_format))
-    return tokenizer(answer, add_special_tokens=False).input_ids
+    return answer
+
+
+def answer_ids(tokenizer: Any, template: str, answer_format: str, move: str, legal_moves: Sequence[str] = ()
+               ) -> list[int]:
+    """The tokens of :func:`answer_text`: what a model writes to choose ``move``."""
+    return tokenizer(answer_text(template, answer_format, move, legal_moves), add_special_tokens=False).input_ids
 
 
 def reply_ids(tokenizer: Any, template: str, answer_format: str, reply: str) -> list[int]:

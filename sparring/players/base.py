@@ -12,10 +12,12 @@ from sparring.games.base import LanguageGame, Observation
 
 @dataclass
 class Action:
-    """A player's answer: its text, plus what a learner needs from it (token ids, log-probs)."""
+    """A player's answer: its text, plus what a learner needs from it (token ids, log-probs). ``failure`` says why
+    no answer came (a served model's transport failed): that is no move, and the rollout abandons the match."""
 
     text: str
     extra: dict[str, Any] = field(default_factory=dict)
+    failure: str | None = None
 
 
 class Player(ABC):

@@ -37,12 +37,12 @@ from sparring.games.answer import format_answer
 from sparring.logprobs import sequence_logprobs
 from sparring.model import eval_mode
 from sparring.players.base import Action, Player
-from sparring.games.templates import TEMPLATES, answer_ids, answer_prefix, render_prompt
+from sparring.players.settings import check_settings
+from sparring.games.templates import answer_ids, answer_prefix, render_prompt
 
-__all__ = ["AnswerStop", "LMPlayer", "MOVES", "encode_prompts", "legal_answer_logprobs", "lm_player_from_spec",
+__all__ = ["AnswerStop", "LMPlayer", "encode_prompts", "legal_answer_logprobs", "lm_player_from_spec",
            "sequence_logprobs"]
 
-MOVES = ("free", "legal")  # how an LM player answers a decision with legal moves: writes text, or scores them
 
 
 def encode_prompts(tokenizer: Any, texts: list[str]) -> list[list[int]]:
@@ -93,21 +93,9 @@ class LMPlayer(Player):
         role_adapters: bool = False,
         moves: str = "free",
     ):
-        if template not in TEMPLATES:
-            raise SparringError(f"unknown prompt template {template!r} (choose from: {', '.join(TEMPLATES)})")
-        if moves not in MOVES:
-            raise SparringError(f"unknown moves {moves!r} (choose from: {', '.join(MOVES)})")
-        if moves == "legal" and not TEMPLATES[template].prefill_answer:
-            raise SparringError(f"moves=legal scores the answer a reply starts with; template {template!r} has the model "
-                                "write before it answers: use the short template")
+        check_settings(template, moves, max_new_tokens, temperature, top_p, greedy)
         if moves == "legal" and role_adapters:
             raise SparringError("moves=legal scores with the active adapter: it does not combine with per-role adapters")
-        if max_new_tokens < 1:
-            raise SparringError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-        if not greedy and temperature <= 0:
-            raise SparringError(f"temperature must be positive, got {temperature} (use greedy=True for argmax)")
-        if not 0 < top_p <= 1:
-            raise SparringError(f"top_p must be in (0, 1], got {top_p}")
         self.model = model
         self.tokenizer = tokenizer
         self.template = template

@@ -3,7 +3,9 @@
 Each round, matches waiting on a fixed player advance first (they answer at once); then every
 match waiting on a batching player (a language model) contributes one prompt, and that player
 answers all of them in one call. Finished matches are replaced by new ones until the requested
-number of matches or of recorded turns is reached; every started match is played to its end.
+number of matches or of recorded turns is reached; every started match is played to its end, or
+abandoned when a player could not answer (`Action.failure`: a served model's transport failed).
+Abandoned matches are yielded too, so their transcripts are written; they have no returns.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ class Rollout:
             for player, waiting in self._next_groups(live):
                 observations = [played.match.observe() for played in waiting]
                 for played, obs, action in zip(waiting, observations, player.act_batch(observations)):
+                    if action.failure is not None:
+                        played.match.abandon(action.failure)
+                        continue
                     turn = played.match.submit(action.text, prompt=obs.prompt, **action.extra)
                     turns += counts(played, turn)
             still_live = []

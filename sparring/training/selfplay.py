@@ -26,10 +26,15 @@ def lm_options(cfg: Config) -> dict:
             "top_p": r.top_p, "backend": r.backend, "moves": r.moves}
 
 
+def player_options(cfg: Config) -> dict:
+    """What `make_player` takes for an opponent: `lm_options`, and how served players (api:MODEL@URL) are reached."""
+    return {**lm_options(cfg), "api": cfg.api}
+
+
 def fixed_opponent(cfg: Config) -> Opponent | None:
     """The configured fixed opponent, built once per run (None under "self": the pool decides)."""
     name = cfg.rollout.opponent
-    return None if name == "self" else Opponent(name, make_player(name, **lm_options(cfg)))
+    return None if name == "self" else Opponent(name, make_player(name, **player_options(cfg)))
 
 
 def match_rules(cfg: Config) -> MatchRules:

@@ -35,9 +35,11 @@ def match_index(shards: int, group_size: int, shard: int, j: int) -> int:
 
 
 def play_shard(seats: Any, shard: int) -> list[PlayedMatch]:
-    """Play one shard of a step to its end; `seats` is the step's `SelfPlay`. Matches in finishing order."""
+    """Play one shard of a step to its end; `seats` is the step's `SelfPlay`. Matches in finishing order, less
+    those abandoned (a served opponent's transport failed): they have no outcome to learn from."""
     r = seats.cfg.rollout
     seats.start_shard(shard)
     rollout = Rollout(shard_concurrency(r.concurrency, r.shards))
     spec = lambda j: seats.spec(match_index(r.shards, r.group_size, shard, j))  # noqa: E731
-    return list(rollout.play(spec, num_turns=shard_turns(r.turns_per_step, r.shards, shard), counts=seats.counts))
+    played = rollout.play(spec, num_turns=shard_turns(r.turns_per_step, r.shards, shard), counts=seats.counts)
+    return [pm for pm in played if pm.match.abandoned is None]

@@ -60,7 +60,7 @@ from sparring.training.preference import preference_samples
 from sparring.training.regularisers import MOVING_MAGNETS, MovingMagnet
 from sparring.training.role_adapters import RoleLearners, run_roles
 from sparring.training.runner import LocalRunner
-from sparring.training.selfplay import SelfPlay, fixed_opponent, lm_options, match_rules
+from sparring.training.selfplay import SelfPlay, fixed_opponent, lm_options, match_rules, player_options
 
 AVERAGE_ADAPTER = "average"  # the peft adapter slot the average policy is scored in, and its checkpoint folder
 
@@ -212,7 +212,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     policy = LMPlayer(model, tokenizer, name="policy", role_adapters=per_role, **lm_options(cfg))
     fixed = fixed_opponent(cfg)
     baselines = RAEBaselines(decay=cfg.algo.rae_decay)
-    pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora, lm_options=lm_options(cfg))
+    pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora, lm_options=player_options(cfg))
     pool.bind(policy)
     curriculum = Curriculum.from_config(cfg.curriculum, game_arms(games.values()))
     magnet = MovingMagnet(cfg.algo.magnet, model, cfg.algo.magnet_ema_decay, cfg.algo.magnet_lag) \
