@@ -160,7 +160,7 @@ def kuhn_self_play(player, tmp_path: Path, matches: int = 1):
 def test_a_malformed_spec_is_one_line(spec, says):
     with pytest.raises(SparringError, match=says) as caught:
         parse_api_spec(spec)
-    assert "\n" not in str(caught.value)
+    assert "\n" not in str(caught.value) and "sk-secret" not in str(caught.value)
 
 
 def test_a_missing_key_variable_is_one_line_before_any_request(scripted, monkeypatch):
@@ -238,6 +238,16 @@ def test_500s_past_the_retries_abandon_the_match_and_keep_what_was_written(scrip
     assert result.abandoned == [cut["abandoned"]]
     assert result.tallies[(0, None)].matches + result.tallies[(1, None)].matches == 2  # match 0, both seats
     assert "1 more abandoned, not counted" in result.shows
+
+
+def test_once_a_turn_used_up_its_retries_the_next_tries_once_until_a_reply_gets_through(scripted, tmp_path):
+    endpoint = scripted()
+    player = make_player(endpoint.spec(), api=ApiConfig(timeout=2.0, retries=3, backoff=0.01))
+    endpoint.script = [status(503)] * 5  # match 0's first turn: a try and 3 retries; match 1's: one try
+    _, records = kuhn_self_play(player, tmp_path, matches=3)
+    assert [r["abandoned"]["reason"] for r in records[:2]] == ["transport: HTTP 503: boom (4 tries)",
+                                                               "transport: HTTP 503: boom (1 try)"]
+    assert records[2]["returns"] is not None and endpoint.posts() == 1 + 5 + 2
 
 
 def test_a_timeout_abandons_the_match_and_is_never_the_models_move(scripted, tmp_path):

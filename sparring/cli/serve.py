@@ -8,7 +8,11 @@ given) at ``http://HOST:PORT/v1``. ``--adapter`` serves a LoRA checkpoint as an 
 instead (vLLM's ``--enable-lora``; the same replies, generated 5-6x slower on CPU). Without CUDA the
 server runs with the settings measured for CPUs: float32, eager, block size 32, the engine in the
 server's process, ``VLLM_CPU_KVCACHE_SPACE`` GB of KV cache (1 unless set). The command waits until the
-server answers, prints the ``api:`` spec that plays it, and serves until Ctrl-C (or SIGTERM).
+server answers, prints the ``api:`` spec that plays it, and serves until Ctrl-C (or SIGTERM). Its log
+goes to ``$TMPDIR/sparring-serve-PORT.log`` (the terminal with ``--verbose``).
+
+vLLM 0.32's CPU LoRA kernels fail on prompt log-probs of several requests at once, and the engine dies:
+serve a LoRA checkpoint merged (the default) where players score legal moves (``moves: legal``).
 """
 
 from __future__ import annotations
@@ -91,9 +95,7 @@ def _wait_until_ready(server: subprocess.Popen, url: str, name: str, log: Path |
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            last = log.read_text(errors="replace").strip().splitlines()[-1:] if log else []
-            raise SparringError(f"vLLM's server stopped (exit status {server.returncode}) before it answered"
-                                + (f": {last[0]}" if last else " (its log is above)" if log is None else ""))
+            raise stopped(server, log, "before it answered")
         try:
             if any(entry.get("id") == name for entry in endpoint.get("/models").get("data", [])):
                 return
@@ -101,6 +103,16 @@ def _wait_until_ready(server: subprocess.Popen, url: str, name: str, log: Path |
             pass
         time.sleep(1.0)
     raise SparringError(f"vLLM's server did not answer within {timeout:g} s (--start-timeout)")
+
+
+def stopped(server: subprocess.Popen, log: Path | None, when: str) -> SparringError:
+    """Why the server stopped, in one line: the last error its log names, and where the whole log is."""
+    if log is None:
+        return SparringError(f"vLLM's server stopped {when} (exit status {server.returncode}); its log is above")
+    lines = log.read_text(errors="replace").splitlines()
+    said = next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "(an empty log)")
+    return SparringError(f"vLLM's server stopped {when} (exit status {server.returncode}): {said.strip()[:200]} "
+                         f"(its log: {log})")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -126,17 +138,19 @@ def cmd_serve(args: argparse.Namespace) -> None:
         with console.status(f"writing {args.model} for vLLM"):
             adapter, rank = _write_served_folder(args.model, folder, args.adapter)
         command = server_command(folder, name, args.host, args.port, cuda, adapter, rank)
-        log = None if verbose() else Path(folder) / "server.log"  # --verbose: its log goes to the terminal
+        # --verbose: its log goes to the terminal; else to a file kept after it stops
+        log = None if verbose() else Path(tempfile.gettempdir()) / f"sparring-serve-{args.port}.log"
         with open(log or os.devnull, "w") as output:
             to_log = {"stdout": output, "stderr": subprocess.STDOUT} if log else {}
             server = subprocess.Popen(command, env=env, start_new_session=True, **to_log)
-            signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
+            for stop in (signal.SIGINT, signal.SIGTERM):  # both stop it as Ctrl-C does, even in a background job
+                signal.signal(stop, signal.default_int_handler)
             try:
                 with console.status(f"starting vLLM's server on {args.host}:{args.port}"):
                     _wait_until_ready(server, url, name, log, args.start_timeout)
                 console.print(f"serving {args.model} as [bold]api:{name}@{url}[/bold] (Ctrl-C stops it)")
                 server.wait()
-                raise SparringError(f"vLLM's server stopped (exit status {server.returncode})")
+                raise stopped(server, log, "while serving")
             except KeyboardInterrupt:
                 console.print("stopping the server")
             finally:

@@ -73,9 +73,9 @@ def parse_api_spec(spec: str) -> tuple[str, str]:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SparringError(f"player {spec!r}: {url!r} is not an http:// or https:// URL")
-    if parts.username or parts.password:
-        raise SparringError(f"player {spec!r}: the URL holds credentials, and transcripts record it; put the key in an "
-                            "environment variable and name it with api.key_env (--api-key-env)")
+    if parts.username or parts.password:  # not repeated in the message: it would print them
+        raise SparringError(f"player api:{model}@...: the URL holds credentials, and transcripts record it; put the key "
+                            "in an environment variable and name it with api.key_env (--api-key-env)")
     return model, url.rstrip("/")
 
 

@@ -4,8 +4,9 @@ errors that say in one line what went wrong.
 Only the standard library talks to the network. A timeout, a dropped or refused connection, HTTP 429
 or 5xx, or a body that is not JSON is tried again after ``backoff`` seconds, then twice that, and so
 on (a 429's ``Retry-After`` when it asks for longer); once ``retries`` more tries have failed the
-request raises :class:`TransportError`. Any other HTTP error status raises :class:`RefusedError` at
-once: trying again would get the same answer. The API key goes out as a bearer token and is blanked
+request raises :class:`TransportError`, and later requests try once each until one gets an answer:
+a server that died costs one round of waiting, not one per turn. Any other HTTP error status raises
+:class:`RefusedError` at once: trying again would get the same answer. The API key goes out as a bearer token and is blanked
 from every message the server sends back, so no error text carries it.
 """
 
@@ -49,6 +50,7 @@ class Endpoint:
     timeout: float = 60.0
     retries: int = 4
     backoff: float = 1.0
+    down: bool = field(default=False, init=False)  # a request used up its retries and none has got through since
 
     def get(self, path: str) -> Any:
         return self._request(path, None)
@@ -61,7 +63,8 @@ class Endpoint:
         if self.key:
             headers["Authorization"] = f"Bearer {self.key}"
         problem = ""
-        for attempt in range(self.retries + 1):
+        tries = 1 if self.down else self.retries + 1
+        for attempt in range(tries):
             if attempt:
                 time.sleep(wait)
             wait = self.backoff * 2 ** attempt
@@ -72,6 +75,7 @@ class Endpoint:
             except urllib.error.HTTPError as error:
                 text = self._blank(error.read().decode(errors="replace"))
                 if error.code not in RETRIED_STATUS:
+                    self.down = False
                     raise RefusedError(error.code, server_message(text)) from None
                 problem = f"HTTP {error.code}: {server_message(text)}"
                 wait = max(wait, min(retry_after(error.headers.get("Retry-After")), LONGEST_WAIT))
@@ -87,10 +91,13 @@ class Endpoint:
                 problem = f"the connection broke ({type(error).__name__}: {error})"
                 continue
             try:
-                return json.loads(body)
+                found = json.loads(body)
             except ValueError:
                 problem = f"the reply is not JSON ({self._blank(body[:80].decode(errors='replace'))!r})"
-        tries = self.retries + 1
+                continue
+            self.down = False
+            return found
+        self.down = True
         raise TransportError(f"{problem} ({tries} {'try' if tries == 1 else 'tries'})")
 
     def _blank(self, text: str) -> str:
