@@ -259,6 +259,14 @@ def test_a_timeout_abandons_the_match_and_is_never_the_models_move(scripted, tmp
     assert result.tallies == {}
 
 
+def test_play_says_when_the_served_opponent_failed(scripted, capsys):
+    endpoint = scripted()
+    endpoint.script = [ok] + [status(502, "bad gateway")] * 2  # start-up, then the opponent's first turn fails
+    assert main(["play", "kuhn_poker", "--seat", "1", "--opponent", endpoint.spec(), "--api-retries", "1",
+                 "--api-backoff", "0"]) == 0
+    assert "The match was abandoned, no result: transport: HTTP 502: bad gateway (2 tries)" in capsys.readouterr().out
+
+
 def test_garbage_mid_match_abandons_it(scripted, tmp_path):
     endpoint = scripted()
     player = make_player(endpoint.spec(), api=QUICK)
@@ -340,6 +348,45 @@ def test_a_batch_goes_out_concurrently(scripted, tmp_path):
     started = time.perf_counter()
     run_arena(make_game("kuhn_poker"), [player, make_player("random")], 8, concurrency=8)
     assert time.perf_counter() - started < 8 * 0.5 / 2  # eight half-second replies, not one after another
+
+
+# ----------------------------------------------------------------------------- training against a served player
+
+
+def tiny_run(tmp_path: Path, spec: str) -> list[str]:
+    return [f"trainer.run_dir={tmp_path / 'run'}", "trainer.steps=1", "games.names=[kuhn_poker]",
+            f"rollout.opponent={spec}", "api.retries=0", "api.timeout=2"]
+
+
+def test_a_run_trains_against_a_served_opponent(scripted, tmp_path):
+    from sparring.config import load_config
+    from sparring.training.trainer import train
+
+    endpoint = scripted()
+    run = train(load_config(ROOT / "configs" / "tiny_test.yaml", tiny_run(tmp_path, endpoint.spec())))
+    seats = {tuple(json.loads(line)["seats"]) for line in (run / "transcripts" / "step_000001.jsonl").read_text().splitlines()}
+    assert seats == {("policy", endpoint.spec()), (endpoint.spec(), "policy")} and endpoint.posts() > 1
+
+
+def test_a_run_stops_in_one_line_when_its_served_opponent_stops_answering(scripted, tmp_path):
+    from sparring.config import load_config
+    from sparring.training.trainer import train
+
+    endpoint = scripted()
+    endpoint.script = [ok] + [status(503, "overloaded")] * 100  # the start-up request, then nothing but 503s
+    with pytest.raises(SparringError, match=r"4 matches of step 1 were abandoned \(transport: HTTP 503: overloaded "
+                                            r"\(1 try\)\): a served player stopped answering"):
+        train(load_config(ROOT / "configs" / "tiny_test.yaml", tiny_run(tmp_path, endpoint.spec())))
+
+
+def test_the_pool_reaches_a_served_player_with_the_runs_api_section(scripted):
+    from sparring.players.api import ApiPlayer
+    from sparring.training.pool import OpponentPool
+
+    endpoint = scripted()
+    pool = OpponentPool("uniform", fixed=[endpoint.spec()], lm_options={"template": "short", "api": QUICK})
+    served = pool._fixed_players[endpoint.spec()]
+    assert isinstance(served, ApiPlayer) and served.endpoint.retries == QUICK.retries
 
 
 # ----------------------------------------------------------------------------- a real server

@@ -105,7 +105,9 @@ def cmd_play(args: argparse.Namespace) -> None:
         console.print(match.observation_text(args.seat))
         console.print(f"[bold]Game over.[/bold] Returns: {returns}. You {'won' if returns[args.seat] > max(returns[:args.seat] + returns[args.seat + 1:]) else 'did not win'}.")
 
-    run_arena(game, players, 1, seed=args.seed, rules=rules, concurrency=1, on_match=report)
+    result = run_arena(game, players, 1, seed=args.seed, rules=rules, concurrency=1, on_match=report)
+    for abandoned in result.abandoned:
+        console.print(f"[bold]The match was abandoned[/bold], no result: {abandoned['reason']}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:

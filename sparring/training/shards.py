@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sparring.errors import SparringError
 from sparring.players.rollout import PlayedMatch, Rollout
 
 
@@ -36,10 +37,21 @@ def match_index(shards: int, group_size: int, shard: int, j: int) -> int:
 
 def play_shard(seats: Any, shard: int) -> list[PlayedMatch]:
     """Play one shard of a step to its end; `seats` is the step's `SelfPlay`. Matches in finishing order, less
-    those abandoned (a served opponent's transport failed): they have no outcome to learn from."""
+    those abandoned (a served opponent's transport failed): they have no outcome to learn from. As many abandoned
+    as the shard plays at once mean the served player is down, not flaky, and what is left would be only the
+    matches it never had to answer: a one-line error stops the run (``--resume`` continues from its last checkpoint)."""
     r = seats.cfg.rollout
     seats.start_shard(shard)
-    rollout = Rollout(shard_concurrency(r.concurrency, r.shards))
+    concurrency = shard_concurrency(r.concurrency, r.shards)
     spec = lambda j: seats.spec(match_index(r.shards, r.group_size, shard, j))  # noqa: E731
-    played = rollout.play(spec, num_turns=shard_turns(r.turns_per_step, r.shards, shard), counts=seats.counts)
-    return [pm for pm in played if pm.match.abandoned is None]
+    kept, abandoned = [], 0
+    for pm in Rollout(concurrency).play(spec, num_turns=shard_turns(r.turns_per_step, r.shards, shard),
+                                        counts=seats.counts):
+        if pm.match.abandoned is None:
+            kept.append(pm)
+            continue
+        abandoned += 1
+        if abandoned >= concurrency:
+            raise SparringError(f"{abandoned} matches of step {seats.step} were abandoned "
+                                f"({pm.match.abandoned['reason']}): a served player stopped answering")
+    return kept
