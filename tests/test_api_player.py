@@ -393,14 +393,16 @@ def test_the_pool_reaches_a_served_player_with_the_runs_api_section(scripted):
 
 
 @pytest.fixture(scope="module")
-def served():
-    """`sparring serve default` on a free port: the api: spec that plays it. Stopped (SIGTERM) after the module."""
+def served(tmp_path_factory):
+    """`sparring serve default` on a free port: the api: spec that plays it. Stopped (SIGTERM) after the module;
+    its weights folder and log go to a pytest temporary folder."""
     if importlib.util.find_spec("vllm") is None:
         pytest.skip("vllm is not importable (pip install 'sparring[vllm]'): the served-model tests need its server")
     port = free_port()
     spec = f"api:default@http://127.0.0.1:{port}/v1"
     process = subprocess.Popen([sys.executable, "-m", "sparring", "serve", "default", "--port", str(port)], cwd=ROOT,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                               env={**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path_factory.mktemp("serve"))},
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     said = []
     for line in process.stdout:  # ends when serve exits: then the assert below shows why
