@@ -64,6 +64,7 @@ def option(default: Any, doc: str) -> Any:
 # ----------------------------------------------------------------------------- sections
 
 PREFERENCE_LOSSES = ("sppo", "dpo", "ipo", "inpo")  # losses over the ranked answers of one prompt
+STATE_LOSSES = ("all_actions", "mmd")  # losses over each decision's legal answers, not its own
 
 
 @dataclass
@@ -157,6 +158,10 @@ class RolloutConfig:
 class AlgoConfig:
     """How outcomes become advantages and advantages become a loss."""
 
+    algorithm: Literal["policy_gradient", "exact", "preference"] | None = option(
+        None, 'The training paradigm (`sparring.training.algorithms`): "policy_gradient" = turn samples with '
+              'estimated advantages; "exact" = exact action values (advantage=exact); "preference" = preference '
+              'losses over ranked answers; null = the one loss and advantage imply.')
     advantage: Literal["rae", "mars", "grpo", "trr", "exact"] = option(
         "rae",
         'Advantage estimator: "rae" = return minus an EMA baseline per (game, role) (SPIRAL); '
@@ -241,7 +246,7 @@ class AlgoConfig:
     def reads_legal_answers(self) -> bool:
         """Whether the learner scores each turn's legal answers for its loss (the magnet KL, the state losses);
         legal-move play reads them too, to renormalise (`Learner`'s ``legal_moves``)."""
-        return self.magnet != "none" or self.loss in ("all_actions", "mmd")
+        return self.magnet != "none" or self.loss in STATE_LOSSES
 
 
 @dataclass
@@ -549,31 +554,11 @@ class Config:
                               f">= {ray.workers} (got {self.rollout.shards}; set it under runner=local too to compare runs)")
         if ray.mode == "async" and self.runner != "ray":
             raise ConfigError("ray.mode=async overlaps Ray workers' rollouts with the learner: it needs runner=ray")
-        if algo.minibatches < 1 or (algo.minibatches > 1 and algo.loss in PREFERENCE_LOSSES):
-            raise ConfigError(f"algo.minibatches must be at least 1, and 1 with a preference loss (got "
-                              f"{algo.minibatches} with loss={algo.loss})")
-        if algo.loss in PREFERENCE_LOSSES and not self.model.lora:
-            raise ConfigError(f"algo.loss={algo.loss} compares the policy with its iterate, an adapter state: it needs "
-                              "model.lora=true")
-        if algo.beta <= 0 or algo.iterate_every < 0 or not 0 <= algo.inpo_tau <= algo.beta:
-            raise ConfigError(f"algo needs beta > 0, iterate_every >= 0 and 0 <= inpo_tau <= beta (got beta={algo.beta}, "
-                              f"iterate_every={algo.iterate_every}, inpo_tau={algo.inpo_tau})")
+        if algo.minibatches < 1:
+            raise ConfigError(f"algo.minibatches must be at least 1, got {algo.minibatches}")
         if self.preference.samples < 2 or self.preference.gap_items < 1:
             raise ConfigError(f"preference needs samples >= 2 and gap_items >= 1 (got {self.preference.samples}, "
                               f"{self.preference.gap_items})")
-        if algo.exact_states == "all" and (algo.advantage != "exact" or algo.loss not in ("all_actions", "mmd")):
-            raise ConfigError("algo.exact_states=all trains on every information state's legal answers: it needs "
-                              "algo.advantage=exact and algo.loss=all_actions or mmd")
-        if algo.loss == "mmd" and (algo.exact_states != "all" or algo.magnet != "uniform" or algo.mmd_step <= 0):
-            raise ConfigError("algo.loss=mmd steps from the policy at every information state toward a uniform magnet: "
-                              "it needs algo.exact_states=all, algo.magnet=uniform and algo.mmd_step > 0")
-        if algo.loss == "all_actions" and (algo.advantage != "exact" or algo.kl_coef or algo.entropy_coef):
-            raise ConfigError("algo.loss=all_actions weighs every legal move by its exact advantage: it needs "
-                              "algo.advantage=exact, and takes no kl_coef or entropy_coef (regularise with algo.magnet)")
-        if algo.advantage == "exact" and (self.rollout.moves != "legal" or self.rollout.opponent != "self"
-                                          or self.pool.rule != "latest" or ray.mode == "async"):
-            raise ConfigError("algo.advantage=exact values every seat playing the current policy on its legal moves: "
-                              "it needs rollout.moves=legal, rollout.opponent=self, pool.rule=latest and ray.mode=sync")
         if self.algo.advantage == "grpo" and self.rollout.group_size < 2 and "preference" not in self.games.names:
             raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches "
                               "(the preference game's answers to one prompt are a group of their own): "

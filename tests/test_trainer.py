@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 
 from sparring.config import load_config
+from sparring.training.algorithms.policy_gradient import TokenObjective
 from sparring.training.learner import Learner, LearnerSample
 from sparring.training.metrics import read_metrics
 from sparring.training.policy import build_policy
@@ -36,7 +38,9 @@ def samples(advantages):
 def make_learner(cfg):
     torch.manual_seed(0)
     model, tokenizer = build_policy(cfg.model)
-    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learner.step = partial(learner.step, objective=TokenObjective(cfg.algo))
+    return model, learner
 
 
 def snapshot(model):
@@ -165,21 +169,21 @@ def test_bad_config_field_is_one_line(tmp_path):
 def test_curriculum_sees_every_sample_before_zero_advantages_are_dropped(tmp_path):
     from sparring.training.advantages import RAEBaselines, TurnSample
     from sparring.training.curriculum import Curriculum
-    from sparring.training.trainer import score_samples
+    from sparring.training.algorithms.policy_gradient import score_samples
 
     cfg = tiny_cfg(tmp_path, "curriculum.kind=sec", "curriculum.alpha=1.0")
     curriculum = Curriculum.from_config(cfg.curriculum, ["tic_tac_toe/player_0", "tic_tac_toe/player_1"])
     # player_0: nine draws, then one win. With fresh baselines the draws get A = 0 exactly.
     returns = [0.0] * 9 + [1.0]
     batch = [TurnSample("tic_tac_toe", "player_0", m, 0, 4, r, r) for m, r in enumerate(returns)]
-    kept = score_samples(cfg, batch, RAEBaselines(decay=cfg.algo.rae_decay), curriculum)
+    kept = score_samples(cfg.algo, batch, RAEBaselines(decay=cfg.algo.rae_decay), curriculum)
     assert [s.advantage for s in kept] == [1.0]  # the draws are dropped from the learner's batch...
     assert curriculum.values["tic_tac_toe/player_0"] == pytest.approx(0.1)  # ...but not from the arm's reward
 
     # An arm whose samples all have advantage 0 loses its value instead of keeping it forever.
     curriculum.values["tic_tac_toe/player_1"] = 5.0
     draws = [TurnSample("tic_tac_toe", "player_1", m, 0, 4, 0.0, 0.0) for m in range(4)]
-    assert score_samples(cfg, draws, RAEBaselines(), curriculum) == []
+    assert score_samples(cfg.algo, draws, RAEBaselines(), curriculum) == []
     assert curriculum.values["tic_tac_toe/player_1"] == 0.0
 
 
