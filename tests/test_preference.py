@@ -359,7 +359,7 @@ def test_the_preference_game_trains_logs_its_gap_and_refreshes_the_iterate(tmp_p
     from sparring.checkpoint import latest_checkpoint, load_trainer_state
 
     state = load_trainer_state(latest_checkpoint(tmp_path / "run"))
-    assert state["iterate"]["taken_at"] == 2
+    assert state["algorithm"]["iterate"]["taken_at"] == 2
 
 
 @pytest.fixture

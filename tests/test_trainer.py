@@ -297,3 +297,16 @@ def test_old_logprobs_are_the_policy_without_dropout(tmp_path):
         s.sampling_logprobs = row[mask.bool()].tolist()  # what the policy samples with: no dropout
     assert learner.step(batch)["logprob_drift"] < 1e-5  # the old log-probs are the sampler's
     assert model.training
+
+
+def test_a_checkpoint_written_before_the_parts_lifecycle_resumes(tmp_path):
+    """Before `training.parts`, the algorithm's state (baselines, magnet, iterate) sat at the top of the trainer
+    state; such a checkpoint resumes as if never stopped."""
+    reference = read_metrics(train(tiny_cfg(tmp_path / "a", "trainer.steps=2")))
+    run = train(tiny_cfg(tmp_path / "b", "trainer.steps=1"))
+    path = run / "checkpoints" / "step_000001" / "trainer_state.pt"
+    state = torch.load(path, weights_only=False)
+    state.update({**state.pop("algorithm"), "iterate": None})  # the old layout
+    torch.save(state, path)
+    train(tiny_cfg(tmp_path / "b", "trainer.steps=2"), resume=True)
+    assert comparable(read_metrics(run)) == comparable(reference)

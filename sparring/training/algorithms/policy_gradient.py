@@ -154,8 +154,11 @@ class PolicyGradient(Algorithm):
 
     def samples(self, played: list[PlayedMatch], step: int) -> Batch:
         samples, scored, tokens = self.scored_samples(played)
-        batch = [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in scored]
-        return Batch(batch, len(samples), self.turn_metrics(scored, tokens))
+        return Batch(self.learner_samples(scored, tokens), len(samples), self.turn_metrics(scored, tokens))
+
+    def learner_samples(self, scored: list[TurnSample], tokens: dict) -> list[LearnerSample]:
+        """The kept turns' token views, each with its advantage."""
+        return [replace(tokens[(s.match_id, s.role, s.turn_index)], advantage=s.advantage) for s in scored]
 
     def turn_metrics(self, scored: list[TurnSample], tokens: dict) -> dict[str, float]:
         return {**advantage_metrics(scored, self.baselines),
