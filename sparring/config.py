@@ -158,10 +158,11 @@ class RolloutConfig:
 class AlgoConfig:
     """How outcomes become advantages and advantages become a loss."""
 
-    algorithm: Literal["policy_gradient", "exact", "preference"] | None = option(
+    algorithm: Literal["policy_gradient", "exact", "preference", "spear"] | None = option(
         None, 'The training paradigm (`sparring.training.algorithms`): "policy_gradient" = turn samples with '
               'estimated advantages; "exact" = exact action values (advantage=exact); "preference" = preference '
-              'losses over ranked answers; null = the one loss and advantage imply.')
+              'losses over ranked answers; "spear" = policy gradient plus self-imitation from a replay buffer (the spear '
+              'section); null = the one loss and advantage imply.')
     advantage: Literal["rae", "mars", "grpo", "trr", "exact"] = option(
         "rae",
         'Advantage estimator: "rae" = return minus an EMA baseline per (game, role) (SPIRAL); '
@@ -468,6 +469,25 @@ class ApiConfig:
 
 
 @dataclass
+class SpearConfig:
+    """algo.algorithm=spear: self-imitation from a replay buffer of the policy's own best turns (SPEAR)."""
+
+    buffer_size: int = option(256, "Turns the replay buffer keeps: those of the highest advantage when they were played.")
+    replay: int = option(32, "Buffered turns replayed per step beside the step's own (those still above the baseline).")
+    sil_coef: float = option(
+        0.5, "Weight of the self-imitation term: a replayed turn trains with advantage sil_coef * max(0, R - b), its "
+             "recorded return R against the current baseline b of its (game, role).")
+    warmup_steps: int = option(10, "Steps over which sil_coef grows linearly from 0 (learn the ropes, then trust the wins).")
+
+    def __post_init__(self) -> None:
+        for name in ("buffer_size", "replay", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"spear.{name} must be at least 0, got {getattr(self, name)}")
+        if self.sil_coef < 0:
+            raise ConfigError(f"spear.sil_coef must be at least 0, got {self.sil_coef}")
+
+
+@dataclass
 class Config:
     """A whole sparring run."""
 
@@ -485,6 +505,7 @@ class Config:
         "local", 'Where matches run: "local" = in the trainer process; "ray" = on Ray actors (see the ray section).')
     ray: RayConfig = option(RayConfig(), RayConfig.__doc__)
     api: ApiConfig = option(ApiConfig(), ApiConfig.__doc__)
+    spear: SpearConfig = option(SpearConfig(), SpearConfig.__doc__)
 
     def __post_init__(self) -> None:
         """Checks that span sections: settings that each look fine but together train on nothing."""

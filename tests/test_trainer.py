@@ -122,8 +122,12 @@ LEGAL = ("games.names=[kuhn_poker, tic_tac_toe]", "rollout.moves=legal", "pool.r
          "algo.magnet=uniform", "algo.magnet_coef=0.5")
 
 
-@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE, LEGAL],
-                         ids=["self-play", "pool-and-sec", "magnet", "judged", "preference", "legal-moves"])
+# Self-imitation: the replay buffer is part of the state a resume restores.
+SPEAR = ("algo.algorithm=spear", "spear.warmup_steps=0", "spear.replay=8")
+
+
+@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE, LEGAL, SPEAR],
+                         ids=["self-play", "pool-and-sec", "magnet", "judged", "preference", "legal-moves", "spear"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     steps = "trainer.steps=5"
     reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps, *extra)))
@@ -152,6 +156,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
         assert any(m["preference_terms"] > 0 and m["grad_norm"] > 0 for m in reference)
         assert any(abs(m["logratio_mean"]) > 0 for m in reference if m["step"] > 2)
         assert [m["step"] for m in reference if "preference_gap/mean" in m] == [2, 4]
+    if extra == SPEAR:  # buffered turns were replayed after the first step
+        assert any(m["spear/replayed"] > 0 for m in reference)
     if extra == MAGNET:  # the regularisers and the exploitability log really took part
         assert all(m["magnet_kl"] > 0 and m["entropy_coef"] == 0.01 for m in reference if "magnet_kl" in m)
         assert [m["step"] for m in reference if "exploitability/kuhn_poker" in m] == [2, 4]

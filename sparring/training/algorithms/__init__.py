@@ -7,11 +7,13 @@ from sparring.training.algorithms.base import Algorithm, Batch, Context
 from sparring.training.algorithms.exact import Exact
 from sparring.training.algorithms.policy_gradient import PolicyGradient
 from sparring.training.algorithms.preference import Preference
+from sparring.training.algorithms.spear import Spear
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     "policy_gradient": PolicyGradient,
     "exact": Exact,
     "preference": Preference,
+    "spear": Spear,
 }
 
 
