@@ -36,7 +36,8 @@ class RoleLearners:
             mine = [s for s in samples if s.role == role]
             if mine:
                 self.model.set_adapter(role)
-                stats.update({f"{key}/{role}": value for key, value in learner.step(mine, step, objective=objective).items()})
+                learned = learner.step(mine, step, objective=objective)
+                stats.update({f"{key}/{role}": value for key, value in learned.items()})
         self.model.set_adapter(next(iter(self.learners)))
         return stats
 

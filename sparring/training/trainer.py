@@ -175,7 +175,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step + 1, fixed), trained=step - 1)
             # 3. Learner: updates toward the algorithm's objective (an empty batch skips them).
             with watch("learner"):
-                learned = learner.step(batch.samples, step, objective=algorithm.objective()) if batch.samples else {"skipped": 1.0}
+                learned = (learner.step(batch.samples, step, objective=algorithm.objective()) if batch.samples
+                           else {"skipped": 1.0})
             with watch("weight_sync"):
                 policy.sync()
             # 4. Metrics of the step as it ran; then the parts follow the new weights.
@@ -193,7 +194,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 write_transcripts(run_dir / "transcripts" / f"step_{step:06d}.jsonl", rollouts.played)
             with watch("evaluation"):
                 metrics.update(step_evaluation(cfg, policy, games, parts["average"], run_dir, step))
-            lowest = min(metrics.get("exploitability/mean", math.inf), metrics.get("exploitability_average/mean", math.inf))
+            lowest = min(metrics.get(key, math.inf) for key in ("exploitability/mean", "exploitability_average/mean"))
             improved, best = lowest < best, min(best, lowest)
             # Where the step's time went (the previous step's checkpoint save included).
             generation = min(rollouts.generation, rollout_time)  # async: only the wait is the step's

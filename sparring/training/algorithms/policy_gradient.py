@@ -177,6 +177,9 @@ class PolicyGradient(Algorithm):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.baselines = RAEBaselines.from_dict(state["baselines"])
         if self.magnet:
+            if state.get("magnet") is None:
+                raise SparringError(f"algo.magnet={self.algo.magnet}: the checkpoint holds no magnet (its run had "
+                                    "none); resume with the config it was written with")
             self.magnet.load_state_dict(state["magnet"])
 
 

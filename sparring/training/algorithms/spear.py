@@ -72,4 +72,5 @@ class Spear(PolicyGradient):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.buffer = [Replay(**{**entry, "sample": LearnerSample(**entry["sample"])}) for entry in state["buffer"]]
+        entries = state.get("buffer", [])  # a policy-gradient run's checkpoint: the buffer starts empty
+        self.buffer = [Replay(**{**entry, "sample": LearnerSample(**entry["sample"])}) for entry in entries]
