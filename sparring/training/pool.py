@@ -367,8 +367,3 @@ class OpponentPool:
         if fixed_changed:
             self._build_fixed_players()
             self.reseed(self.seed)
-
-    def release(self) -> None:
-        """Delete the snapshot adapter slot from the bound policy's model (call before saving the model)."""
-        if self.policy is not None:
-            remove_opponent_adapter(self.policy.model)
