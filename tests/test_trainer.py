@@ -122,8 +122,9 @@ LEGAL = ("games.names=[kuhn_poker, tic_tac_toe]", "rollout.moves=legal", "pool.r
          "algo.magnet=uniform", "algo.magnet_coef=0.5")
 
 
-# Self-imitation: the replay buffer is part of the state a resume restores.
-SPEAR = ("algo.algorithm=spear", "spear.warmup_steps=0", "spear.replay=8")
+# Self-imitation: the replay buffer is part of the state a resume restores (legal moves: some turns win).
+SPEAR = ("games.names=[kuhn_poker]", "rollout.moves=legal", "algo.algorithm=spear", "spear.warmup_steps=0",
+         "spear.replay=8")
 
 
 @pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE, LEGAL, SPEAR],
