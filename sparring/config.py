@@ -64,6 +64,7 @@ def option(default: Any, doc: str) -> Any:
 # ----------------------------------------------------------------------------- sections
 
 PREFERENCE_LOSSES = ("sppo", "dpo", "ipo", "inpo")  # losses over the ranked answers of one prompt
+STATE_LOSSES = ("all_actions", "mmd")  # losses over each decision's legal answers, not its own
 
 
 @dataclass
@@ -157,6 +158,11 @@ class RolloutConfig:
 class AlgoConfig:
     """How outcomes become advantages and advantages become a loss."""
 
+    algorithm: Literal["policy_gradient", "exact", "preference", "spear"] | None = option(
+        None, 'The training paradigm (`sparring.training.algorithms`): "policy_gradient" = turn samples with '
+              'estimated advantages; "exact" = exact action values (advantage=exact); "preference" = preference '
+              'losses over ranked answers; "spear" = policy gradient plus self-imitation from a replay buffer (the spear '
+              'section); null = the one loss and advantage imply.')
     advantage: Literal["rae", "mars", "grpo", "trr", "exact"] = option(
         "rae",
         'Advantage estimator: "rae" = return minus an EMA baseline per (game, role) (SPIRAL); '
@@ -241,7 +247,7 @@ class AlgoConfig:
     def reads_legal_answers(self) -> bool:
         """Whether the learner scores each turn's legal answers for its loss (the magnet KL, the state losses);
         legal-move play reads them too, to renormalise (`Learner`'s ``legal_moves``)."""
-        return self.magnet != "none" or self.loss in ("all_actions", "mmd")
+        return self.magnet != "none" or self.loss in STATE_LOSSES
 
 
 @dataclass
@@ -463,6 +469,25 @@ class ApiConfig:
 
 
 @dataclass
+class SpearConfig:
+    """algo.algorithm=spear: self-imitation from a replay buffer of the policy's own best turns (SPEAR)."""
+
+    buffer_size: int = option(256, "Turns the replay buffer keeps: those of the highest advantage when they were played.")
+    replay: int = option(32, "Buffered turns replayed per step beside the step's own (those still above the baseline).")
+    sil_coef: float = option(
+        0.5, "Weight of the self-imitation term: a replayed turn trains with advantage sil_coef * max(0, R - b), its "
+             "recorded return R against the current baseline b of its (game, role).")
+    warmup_steps: int = option(10, "Steps over which sil_coef grows linearly from 0 (learn the ropes, then trust the wins).")
+
+    def __post_init__(self) -> None:
+        for name in ("buffer_size", "replay", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"spear.{name} must be at least 0, got {getattr(self, name)}")
+        if self.sil_coef < 0:
+            raise ConfigError(f"spear.sil_coef must be at least 0, got {self.sil_coef}")
+
+
+@dataclass
 class Config:
     """A whole sparring run."""
 
@@ -480,6 +505,7 @@ class Config:
         "local", 'Where matches run: "local" = in the trainer process; "ray" = on Ray actors (see the ray section).')
     ray: RayConfig = option(RayConfig(), RayConfig.__doc__)
     api: ApiConfig = option(ApiConfig(), ApiConfig.__doc__)
+    spear: SpearConfig = option(SpearConfig(), SpearConfig.__doc__)
 
     def __post_init__(self) -> None:
         """Checks that span sections: settings that each look fine but together train on nothing."""
@@ -549,31 +575,11 @@ class Config:
                               f">= {ray.workers} (got {self.rollout.shards}; set it under runner=local too to compare runs)")
         if ray.mode == "async" and self.runner != "ray":
             raise ConfigError("ray.mode=async overlaps Ray workers' rollouts with the learner: it needs runner=ray")
-        if algo.minibatches < 1 or (algo.minibatches > 1 and algo.loss in PREFERENCE_LOSSES):
-            raise ConfigError(f"algo.minibatches must be at least 1, and 1 with a preference loss (got "
-                              f"{algo.minibatches} with loss={algo.loss})")
-        if algo.loss in PREFERENCE_LOSSES and not self.model.lora:
-            raise ConfigError(f"algo.loss={algo.loss} compares the policy with its iterate, an adapter state: it needs "
-                              "model.lora=true")
-        if algo.beta <= 0 or algo.iterate_every < 0 or not 0 <= algo.inpo_tau <= algo.beta:
-            raise ConfigError(f"algo needs beta > 0, iterate_every >= 0 and 0 <= inpo_tau <= beta (got beta={algo.beta}, "
-                              f"iterate_every={algo.iterate_every}, inpo_tau={algo.inpo_tau})")
+        if algo.minibatches < 1:
+            raise ConfigError(f"algo.minibatches must be at least 1, got {algo.minibatches}")
         if self.preference.samples < 2 or self.preference.gap_items < 1:
             raise ConfigError(f"preference needs samples >= 2 and gap_items >= 1 (got {self.preference.samples}, "
                               f"{self.preference.gap_items})")
-        if algo.exact_states == "all" and (algo.advantage != "exact" or algo.loss not in ("all_actions", "mmd")):
-            raise ConfigError("algo.exact_states=all trains on every information state's legal answers: it needs "
-                              "algo.advantage=exact and algo.loss=all_actions or mmd")
-        if algo.loss == "mmd" and (algo.exact_states != "all" or algo.magnet != "uniform" or algo.mmd_step <= 0):
-            raise ConfigError("algo.loss=mmd steps from the policy at every information state toward a uniform magnet: "
-                              "it needs algo.exact_states=all, algo.magnet=uniform and algo.mmd_step > 0")
-        if algo.loss == "all_actions" and (algo.advantage != "exact" or algo.kl_coef or algo.entropy_coef):
-            raise ConfigError("algo.loss=all_actions weighs every legal move by its exact advantage: it needs "
-                              "algo.advantage=exact, and takes no kl_coef or entropy_coef (regularise with algo.magnet)")
-        if algo.advantage == "exact" and (self.rollout.moves != "legal" or self.rollout.opponent != "self"
-                                          or self.pool.rule != "latest" or ray.mode == "async"):
-            raise ConfigError("algo.advantage=exact values every seat playing the current policy on its legal moves: "
-                              "it needs rollout.moves=legal, rollout.opponent=self, pool.rule=latest and ray.mode=sync")
         if self.algo.advantage == "grpo" and self.rollout.group_size < 2 and "preference" not in self.games.names:
             raise ConfigError("algo.advantage=grpo compares the returns of one role within a group of matches "
                               "(the preference game's answers to one prompt are a group of their own): "

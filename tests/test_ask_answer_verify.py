@@ -14,7 +14,8 @@ from sparring.errors import SparringError
 from sparring.games import make_game, rules_texts
 from sparring.games.ask_answer_verify import AskAnswerVerifyGame, rule_label, spell_metrics
 from sparring.players.rollout import MatchSpec, PlayedMatch
-from sparring.training.trainer import train, turn_samples
+from sparring.training.algorithms.policy_gradient import turn_samples
+from sparring.training.trainer import train
 
 LM = {"prompt_ids": [1, 2], "completion_ids": [3], "logprobs": [-0.5]}  # what an LM turn carries
 KUHN = ("Kuhn poker is played with three cards: Jack, Queen and King. Each player antes 1 chip. "

@@ -13,7 +13,8 @@ from sparring.games import make_game
 from sparring.games.challenger_solver import ChallengerSolverGame, QuestionBuffer, challenger_reward, majority, similarity
 from sparring.judges.text_forms import letters_and_digits
 from sparring.players.rollout import MatchSpec, PlayedMatch
-from sparring.training.trainer import train, turn_samples
+from sparring.training.algorithms.policy_gradient import turn_samples
+from sparring.training.trainer import train
 
 LM = {"prompt_ids": [1, 2], "completion_ids": [3], "logprobs": [-0.5]}  # what an LM turn carries
 

@@ -13,7 +13,8 @@ from sparring.games import make_game
 from sparring.games.creator_solver import (CreatorSolverGame, VariantBuffer, integer_answer, same_problem, simplified,
                                            variant_value)
 from sparring.players.rollout import MatchSpec, PlayedMatch
-from sparring.training.trainer import train, turn_samples
+from sparring.training.algorithms.policy_gradient import turn_samples
+from sparring.training.trainer import train
 
 LM = {"prompt_ids": [1, 2], "completion_ids": [3], "logprobs": [-0.5]}  # what an LM turn carries
 BOXED = re.compile(r"\\boxed\{([^{}]*)\}")

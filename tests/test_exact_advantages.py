@@ -139,6 +139,7 @@ def test_one_exact_update_at_a_state_raises_its_best_moves_probability(loss):
     from sparring.logprobs import answer_logprobs
     from sparring.model import eval_mode
     from sparring.training.policy import build_policy
+    from sparring.training.algorithms.exact import StateObjective
     from sparring.training.trainer import build_learner
 
     cfg = load_config(None, ["model.name=tiny", "games.names=[kuhn_poker]", "rollout.moves=legal",
@@ -157,7 +158,7 @@ def test_one_exact_update_at_a_state_raises_its_best_moves_probability(loss):
 
     before = best_probability()
     assert before == pytest.approx(sample.answer_probs[best], abs=1e-5)  # the table scored this very policy
-    build_learner(cfg, model, []).step([sample])
+    build_learner(cfg, model, []).step([sample], objective=StateObjective(cfg.algo))
     assert best_probability() > before + 1e-3
 
 
@@ -173,8 +174,10 @@ def test_exact_advantages_need_a_game_small_enough_to_walk(tiny):
     (["algo.loss=all_actions", "algo.advantage=exact", "rollout.moves=legal", "algo.entropy_coef=0.1"], "entropy_coef"),
 ])
 def test_config_errors_name_the_setting(overrides, words):
+    from sparring.training.trainer import check_games
+
     with pytest.raises(ConfigError, match=words):
-        load_config(None, overrides)
+        check_games(load_config(None, overrides), {})
 
 
 def test_an_exact_all_actions_run_logs_the_played_policys_exploitability_and_learns(tmp_path):

@@ -3,13 +3,18 @@ pass holds) and updates by parts (`algo.minibatches` splits a step into several 
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
 from sparring.config import ConfigError, load_config
 from sparring.logprobs import pass_tokens
+from sparring.training.algorithms.policy_gradient import TokenObjective
+from sparring.training.algorithms.preference import PreferenceObjective
 from sparring.training.learner import Learner, LearnerSample
 from sparring.training.policy import build_policy
+from sparring.training.trainer import check_games
 
 
 def test_pass_tokens_count_the_prompt_tree_and_each_distinct_row_by_hand():
@@ -28,7 +33,9 @@ def learner(tmp_path, *overrides) -> tuple[torch.nn.Module, Learner]:
                              "trainer.lr=0", f"trainer.run_dir={tmp_path}", *overrides])
     torch.manual_seed(0)
     model, _ = build_policy(cfg.model)
-    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learn = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learn.step = partial(learn.step, objective=TokenObjective(cfg.algo))
+    return model, learn
 
 
 def batch() -> list[LearnerSample]:
@@ -46,16 +53,16 @@ def chunk_tokens(chunk: list[LearnerSample]) -> int:
 
 def test_a_token_budget_cuts_micro_batches_that_fit_it(tmp_path):
     _, whole = learner(tmp_path, "trainer.micro_batch=64")
-    assert len(whole._micro_batches(batch())) == 1
+    assert len(whole.micro_batches(batch())) == 1
     unbudgeted = chunk_tokens(batch())
     _, budgeted = learner(tmp_path, "trainer.micro_batch=64", f"trainer.micro_batch_tokens={unbudgeted // 2}")
     samples = batch()
-    chunks = budgeted._micro_batches(samples)
+    chunks = budgeted.micro_batches(samples)
     assert len(chunks) > 1
     assert sorted(id(s) for c in chunks for s in c) == sorted(id(s) for s in samples)  # each sample once
     assert all(chunk_tokens(c) <= unbudgeted // 2 for c in chunks if len(c) > 1)
     _, tight = learner(tmp_path, "trainer.micro_batch=64", "trainer.micro_batch_tokens=1")
-    assert [len(c) for c in tight._micro_batches(batch())] == [1] * 6  # a sample over the budget goes alone
+    assert [len(c) for c in tight.micro_batches(batch())] == [1] * 6  # a sample over the budget goes alone
 
 
 @pytest.mark.parametrize("aggregation", ["token_mean", "constant"])
@@ -76,7 +83,8 @@ def test_preference_groups_stay_whole_under_a_budget(tmp_path):
                        "algo.magnet_coef=0")
     samples = [LearnerSample([1, 2, 3 + g], [40 + k], [-1.0], 0.0, group=g, preference=(0.5, 0.5))
                for g in range(3) for k in range(2)]
-    assert [[len(group) for group in chunk] for chunk in learn._groups(samples)] == [[2], [2], [2]]
+    parts = PreferenceObjective(learn.algo).parts(learn, samples)
+    assert [[len(chunk) for chunk in part] for part in parts] == [[2, 2, 2]]
 
 
 def test_a_negative_budget_is_a_one_line_config_error():
@@ -87,13 +95,13 @@ def test_a_negative_budget_is_a_one_line_config_error():
 def test_minibatches_keep_a_prompts_samples_together_and_deal_prompts_in_turn(tmp_path):
     _, split = learner(tmp_path, "algo.minibatches=2")
     samples = batch()
-    parts = split._minibatches(samples)
+    parts = split.minibatches(samples)
     assert sorted(id(s) for p in parts for s in p) == sorted(id(s) for s in samples)  # each sample once
     prompts = [sorted({tuple(s.prompt_ids) for s in p}) for p in parts]
     # three distinct prompts in sorted order, dealt out in turn: the first and the third, then the second
     assert prompts == [[(1, 2, 3, 4), (1, 2, 9, 9, 9, 9, 9, 9)], [(1, 2, 3, 5, 6, 7)]]
     _, many = learner(tmp_path, "algo.minibatches=5")
-    assert len(many._minibatches(samples)) == 3  # never an empty part
+    assert len(many.minibatches(samples)) == 3  # never an empty part
 
 
 def test_each_minibatch_is_one_update_equal_to_a_step_on_that_part_alone(tmp_path):
@@ -102,7 +110,7 @@ def test_each_minibatch_is_one_update_equal_to_a_step_on_that_part_alone(tmp_pat
     split.step(batch())
     assert split.updates == 2
     one_model, one = learner(tmp_path, *settings)  # the same initial weights (seed 0)
-    for part in split._minibatches(batch()):
+    for part in split.minibatches(batch()):
         one.step(part)
     for (name, a), b in zip(split_model.named_parameters(), one_model.parameters()):
         if a.requires_grad:
@@ -116,6 +124,7 @@ def test_epochs_times_minibatches_updates_and_the_config_errors(tmp_path):
     _, split = learner(tmp_path, "algo.minibatches=3", "algo.ppo_epochs=2", "trainer.lr=0.01")
     stats = split.step(batch())
     assert split.updates == 6 and stats["skipped"] == 0
-    for bad in ("algo.minibatches=0", "algo.minibatches=2 algo.loss=sppo model.lora=true"):
-        with pytest.raises(ConfigError, match="minibatches"):
-            load_config(None, ["model.name=tiny", f"trainer.run_dir={tmp_path}", *bad.split()])
+    with pytest.raises(ConfigError, match="minibatches"):
+        load_config(None, ["model.name=tiny", f"trainer.run_dir={tmp_path}", "algo.minibatches=0"])
+    with pytest.raises(ConfigError, match="minibatches"):  # the preference algorithm's own check
+        check_games(load_config(None, ["algo.minibatches=2", "algo.loss=sppo"]), {})

@@ -4,6 +4,7 @@ probabilities of them, instead of writing text."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -124,6 +125,7 @@ def renormalising_learner(tmp_path, renormalise: bool):
     """The learner a run builds (`build_learner`): with legal-move play when `renormalise`, else with written
     answers (whose samples a magnet may still give legal answers)."""
     from sparring.training.policy import build_policy
+    from sparring.training.algorithms.policy_gradient import TokenObjective
     from sparring.training.trainer import build_learner
 
     moves = "legal" if renormalise else "free"
@@ -132,7 +134,9 @@ def renormalising_learner(tmp_path, renormalise: bool):
                              "trainer.lr=0.01", f"trainer.run_dir={tmp_path}"])
     torch.manual_seed(0)
     model, _ = build_policy(cfg.model)
-    return model, build_learner(cfg, model, roles=[])
+    learner = build_learner(cfg, model, roles=[])
+    learner.step = partial(learner.step, objective=TokenObjective(cfg.algo))
+    return model, learner
 
 
 def legal_samples(model, answers: list[list[int]]):

@@ -14,7 +14,8 @@ from sparring.players.rollout import MatchSpec, PlayedMatch
 from sparring.training.advantages import RAEBaselines, TurnSample, mars_advantages, rae_advantages
 from sparring.training.metrics import read_metrics
 from sparring.training.phases import TurnPhases
-from sparring.training.trainer import train, turn_samples
+from sparring.training.algorithms.policy_gradient import turn_samples
+from sparring.training.trainer import train
 from tests.test_trainer import tiny_cfg
 
 

@@ -5,6 +5,7 @@ import json
 import math
 import re
 import sys
+from functools import partial
 
 import pytest
 import torch
@@ -19,6 +20,7 @@ from sparring.games.base import TRAINING_RULES
 from sparring.games.preference import PreferenceGame, PreferenceMatch, Prompt
 from sparring.games.reasoning import ReasoningGame
 from sparring.judges.preference import TIE_BREAKS, RulePreferenceJudge, win_shares
+from sparring.training.algorithms.preference import PreferenceObjective
 from sparring.training.learner import Learner, LearnerSample
 from sparring.training.losses import preference_loss, preference_terms
 from sparring.training.metrics import read_metrics
@@ -251,7 +253,9 @@ def preference_learner(tmp_path, *overrides):
     cfg = tiny_cfg(tmp_path, *PREFERENCE, *overrides)
     torch.manual_seed(0)
     model, _ = build_policy(cfg.model)
-    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learner.step = partial(learner.step, objective=PreferenceObjective(cfg.algo))
+    return model, learner
 
 
 def test_a_policy_equal_to_its_reference_has_spins_known_loss_log_2(tmp_path):
@@ -296,14 +300,14 @@ def test_inpos_reference_term_where_the_iterate_is_not_the_reference(tmp_path):
     with torch.no_grad():
         for p in adapter:
             p.add_(0.3 * torch.randn_like(p))
-    learner.iterate_weights = adapter_snapshot(model)
-    iterate = sequence_logps(model, samples)
+    iterate = PreferenceObjective(learner.algo, adapter_snapshot(model))
+    iterate_logps = sequence_logps(model, samples)
     with torch.no_grad():
         for p in adapter:
             p.add_(0.3 * torch.randn_like(p))
-    logratio = sequence_logps(model, samples) - iterate
+    logratio = sequence_logps(model, samples) - iterate_logps
     with model.disable_adapter():
-        reference = sequence_logps(model, samples) - iterate
+        reference = sequence_logps(model, samples) - iterate_logps
 
     def loss(sign: float) -> float:
         terms = [(logratio[0] - logratio[j] - sign * tau / beta * (reference[0] - reference[j]) - 1 / beta / 2) ** 2
@@ -311,7 +315,7 @@ def test_inpos_reference_term_where_the_iterate_is_not_the_reference(tmp_path):
         return float(sum(terms) / len(terms))
 
     assert abs(loss(1.0) - loss(-1.0)) > 0.05
-    assert learner.step(samples)["loss"] == pytest.approx(loss(1.0), rel=1e-4)
+    assert learner.step(samples, objective=iterate)["loss"] == pytest.approx(loss(1.0), rel=1e-4)
 
 
 def test_sppo_at_the_reference_is_the_squared_target_of_each_answer(tmp_path):
@@ -355,7 +359,7 @@ def test_the_preference_game_trains_logs_its_gap_and_refreshes_the_iterate(tmp_p
     from sparring.checkpoint import latest_checkpoint, load_trainer_state
 
     state = load_trainer_state(latest_checkpoint(tmp_path / "run"))
-    assert state["iterate"]["taken_at"] == 2
+    assert state["algorithm"]["iterate"]["taken_at"] == 2
 
 
 @pytest.fixture
@@ -403,11 +407,11 @@ def test_the_gap_script_scores_in_the_configs_answer_format(tmp_path, gap_texts,
 
 def test_preference_settings_that_cannot_work_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="model.lora"):
-        tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=dpo", "model.lora=false")
+        train(tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=dpo", "model.lora=false"))
     with pytest.raises(ConfigError, match="algo.loss=sppo"):
         tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=sppo", "model.adapters_per_role=true")
     with pytest.raises(ConfigError, match="inpo_tau"):
-        tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=inpo", "algo.inpo_tau=0.5", "algo.beta=0.1")
+        train(tiny_cfg(tmp_path, "games.names=[preference]", "algo.loss=inpo", "algo.inpo_tau=0.5", "algo.beta=0.1"))
     with pytest.raises(SparringError, match="alone"):
         train(tiny_cfg(tmp_path, "games.names=[preference, tic_tac_toe]", "algo.loss=sppo"))
     with pytest.raises(SparringError, match="algo.loss=dpo"):

@@ -121,7 +121,7 @@ def test_a_killed_worker_is_restarted_and_its_shard_replayed_exactly(tmp_path):
     from sparring.training.pool import OpponentPool
     from sparring.training.runner import LocalRunner
     from sparring.training.selfplay import SelfPlay, lm_options
-    from sparring.training.trainer import turn_samples
+    from sparring.training.algorithms.policy_gradient import turn_samples
 
     cfg = cfg_for(tmp_path, "runner=ray", "rollout.turns_per_step=48")
     games = {name: make_game(name, cfg.tasks) for name in cfg.games.names}

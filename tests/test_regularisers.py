@@ -4,6 +4,7 @@ tabular check that the magnet makes self-play converge where plain gradient play
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pyspiel
 import pytest
@@ -12,6 +13,7 @@ from open_spiel.python import policy as policy_lib
 from open_spiel.python.algorithms import exploitability
 
 from sparring.config import ConfigError, load_config
+from sparring.training.algorithms.policy_gradient import TokenObjective
 from sparring.training.learner import Learner, LearnerSample
 from sparring.training.losses import policy_loss
 from sparring.training.policy import build_policy
@@ -100,7 +102,9 @@ def tiny_learner(tmp_path, *overrides):
                              "algo.ppo_epochs=1", f"trainer.run_dir={tmp_path}", *overrides])
     torch.manual_seed(0)
     model, tokenizer = build_policy(cfg.model)
-    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learner.step = partial(learner.step, objective=TokenObjective(cfg.algo))
+    return model, learner
 
 
 def answered(advantage: float = 0.0) -> list[LearnerSample]:

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from sparring.checkpoint import load_trainer_state
 from sparring.config import ConfigError, load_config
+from sparring.training.algorithms.policy_gradient import TokenObjective
 from sparring.training.metrics import read_metrics
 from sparring.training.learner import LearnerSample
 from sparring.training.policy import build_policy
@@ -35,8 +36,10 @@ def test_after_a_step_each_role_adapter_moved_from_init_and_they_differ(tmp_path
     model, _ = build_policy(cfg.model, None, ROLES)
     learner = RoleLearners(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False, roles=list(ROLES))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    batch = [LearnerSample([1, 2, 3], [4, 5], [-1.0, -1.0], a) for a in (1.0, -1.0, 0.5, -0.5)]
-    stats = learner.step(batch, 1, ["player_0", "player_1", "player_0", "player_1"])
+    batch = [LearnerSample([1, 2, 3], [4, 5], [-1.0, -1.0], a, role=role)
+             for a, role in zip((1.0, -1.0, 0.5, -0.5), ["player_0", "player_1", "player_0", "player_1"])]
+    objective = TokenObjective(cfg.algo)
+    stats = learner.step(batch, 1, objective=objective)
     assert stats["skipped/player_0"] == stats["skipped/player_1"] == 0.0
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all("lora_" in n for n in changed)
@@ -47,7 +50,7 @@ def test_after_a_step_each_role_adapter_moved_from_init_and_they_differ(tmp_path
     assert all(not torch.equal(weights["player_0"][n], weights["player_1"][n]) for n in weights["player_0"])
     # its own optimiser: a role without samples this step keeps its weights and its optimiser state
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if ".player_1." in n}
-    learner.step(batch[:1], 2, ["player_0"])
+    learner.step(batch[:1], 2, objective=objective)
     assert all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if ".player_1." in n)
     epochs = cfg.algo.ppo_epochs
     assert learner.learners["player_0"].updates == 2 * epochs and learner.learners["player_1"].updates == epochs

@@ -147,7 +147,7 @@ def test_a_civilians_vote_learns_against_a_baseline_of_its_own():
     """Clue returns (zero-sum, from the votes) and vote returns (+1 / -1) differ in kind: two baselines."""
     from sparring.players.rollout import MatchSpec, PlayedMatch
     from sparring.training.advantages import RAEBaselines, rae_advantages
-    from sparring.training.trainer import turn_samples
+    from sparring.training.algorithms.policy_gradient import turn_samples
 
     match = forced_match(5)
     lm_turn = {"completion_ids": [1], "prompt_ids": [2], "logprobs": [-0.1], "legal_moves": []}

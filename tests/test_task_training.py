@@ -11,7 +11,8 @@ from sparring.config import load_config
 from sparring.games.task_games import IDENTITY, TaskGame, TaskSettings
 from sparring.players.rollout import MatchSpec, PlayedMatch
 from sparring.training.metrics import read_metrics
-from sparring.training.trainer import train, turn_samples
+from sparring.training.algorithms.policy_gradient import turn_samples
+from sparring.training.trainer import train
 
 CONFIG = Path(__file__).parents[1] / "configs" / "propose_solve.yaml"
 LM = {"prompt_ids": [1, 2], "completion_ids": [3], "logprobs": [-0.5]}  # what an LM turn carries

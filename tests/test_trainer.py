@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 
 from sparring.config import load_config
+from sparring.training.algorithms.policy_gradient import TokenObjective
 from sparring.training.learner import Learner, LearnerSample
 from sparring.training.metrics import read_metrics
 from sparring.training.policy import build_policy
@@ -36,7 +38,9 @@ def samples(advantages):
 def make_learner(cfg):
     torch.manual_seed(0)
     model, tokenizer = build_policy(cfg.model)
-    return model, Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
+    learner.step = partial(learner.step, objective=TokenObjective(cfg.algo))
+    return model, learner
 
 
 def snapshot(model):
@@ -118,8 +122,13 @@ LEGAL = ("games.names=[kuhn_poker, tic_tac_toe]", "rollout.moves=legal", "pool.r
          "algo.magnet=uniform", "algo.magnet_coef=0.5")
 
 
-@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE, LEGAL],
-                         ids=["self-play", "pool-and-sec", "magnet", "judged", "preference", "legal-moves"])
+# Self-imitation: the replay buffer is part of the state a resume restores (legal moves: some turns win).
+SPEAR = ("games.names=[kuhn_poker]", "rollout.moves=legal", "algo.algorithm=spear", "spear.warmup_steps=0",
+         "spear.replay=8")
+
+
+@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE, LEGAL, SPEAR],
+                         ids=["self-play", "pool-and-sec", "magnet", "judged", "preference", "legal-moves", "spear"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     steps = "trainer.steps=5"
     reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps, *extra)))
@@ -148,6 +157,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
         assert any(m["preference_terms"] > 0 and m["grad_norm"] > 0 for m in reference)
         assert any(abs(m["logratio_mean"]) > 0 for m in reference if m["step"] > 2)
         assert [m["step"] for m in reference if "preference_gap/mean" in m] == [2, 4]
+    if extra == SPEAR:  # buffered turns were replayed after the first step
+        assert any(m["spear/replayed"] > 0 for m in reference)
     if extra == MAGNET:  # the regularisers and the exploitability log really took part
         assert all(m["magnet_kl"] > 0 and m["entropy_coef"] == 0.01 for m in reference if "magnet_kl" in m)
         assert [m["step"] for m in reference if "exploitability/kuhn_poker" in m] == [2, 4]
@@ -165,21 +176,21 @@ def test_bad_config_field_is_one_line(tmp_path):
 def test_curriculum_sees_every_sample_before_zero_advantages_are_dropped(tmp_path):
     from sparring.training.advantages import RAEBaselines, TurnSample
     from sparring.training.curriculum import Curriculum
-    from sparring.training.trainer import score_samples
+    from sparring.training.algorithms.policy_gradient import score_samples
 
     cfg = tiny_cfg(tmp_path, "curriculum.kind=sec", "curriculum.alpha=1.0")
     curriculum = Curriculum.from_config(cfg.curriculum, ["tic_tac_toe/player_0", "tic_tac_toe/player_1"])
     # player_0: nine draws, then one win. With fresh baselines the draws get A = 0 exactly.
     returns = [0.0] * 9 + [1.0]
     batch = [TurnSample("tic_tac_toe", "player_0", m, 0, 4, r, r) for m, r in enumerate(returns)]
-    kept = score_samples(cfg, batch, RAEBaselines(decay=cfg.algo.rae_decay), curriculum)
+    kept = score_samples(cfg.algo, batch, RAEBaselines(decay=cfg.algo.rae_decay), curriculum)
     assert [s.advantage for s in kept] == [1.0]  # the draws are dropped from the learner's batch...
     assert curriculum.values["tic_tac_toe/player_0"] == pytest.approx(0.1)  # ...but not from the arm's reward
 
     # An arm whose samples all have advantage 0 loses its value instead of keeping it forever.
     curriculum.values["tic_tac_toe/player_1"] = 5.0
     draws = [TurnSample("tic_tac_toe", "player_1", m, 0, 4, 0.0, 0.0) for m in range(4)]
-    assert score_samples(cfg, draws, RAEBaselines(), curriculum) == []
+    assert score_samples(cfg.algo, draws, RAEBaselines(), curriculum) == []
     assert curriculum.values["tic_tac_toe/player_1"] == 0.0
 
 
@@ -293,3 +304,16 @@ def test_old_logprobs_are_the_policy_without_dropout(tmp_path):
         s.sampling_logprobs = row[mask.bool()].tolist()  # what the policy samples with: no dropout
     assert learner.step(batch)["logprob_drift"] < 1e-5  # the old log-probs are the sampler's
     assert model.training
+
+
+def test_a_checkpoint_written_before_the_parts_lifecycle_resumes(tmp_path):
+    """Before `training.parts`, the algorithm's state (baselines, magnet, iterate) sat at the top of the trainer
+    state; such a checkpoint resumes as if never stopped."""
+    reference = read_metrics(train(tiny_cfg(tmp_path / "a", "trainer.steps=2")))
+    run = train(tiny_cfg(tmp_path / "b", "trainer.steps=1"))
+    path = run / "checkpoints" / "step_000001" / "trainer_state.pt"
+    state = torch.load(path, weights_only=False)
+    state.update({**state.pop("algorithm"), "iterate": None})  # the old layout
+    torch.save(state, path)
+    train(tiny_cfg(tmp_path / "b", "trainer.steps=2"), resume=True)
+    assert comparable(read_metrics(run)) == comparable(reference)

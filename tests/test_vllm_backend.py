@@ -13,6 +13,7 @@ from sparring.errors import SparringError
 from sparring.games import make_game
 from sparring.logprobs import sequence_logprobs
 from sparring.players.lm import LMPlayer
+from sparring.training.algorithms.policy_gradient import TokenObjective
 from sparring.training.learner import Learner, LearnerSample
 from sparring.training.metrics import read_metrics
 from sparring.training.policy import build_policy
@@ -77,7 +78,7 @@ def test_after_a_learner_step_and_a_push_vllm_serves_the_updated_policy(policy):
     learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False)
     batch = [LearnerSample(a.extra["prompt_ids"], a.extra["completion_ids"], a.extra["logprobs"], 1.0 - 2 * (i % 2))
              for i, a in enumerate(before)]
-    learner.step(batch)
+    learner.step(batch, objective=TokenObjective(cfg.algo))
     backend.sync()
     after = assert_same_greedy(model, tokenizer, backend)
     def changed(a, b):

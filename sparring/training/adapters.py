@@ -15,7 +15,12 @@ import torch
 
 from sparring.errors import SparringError
 
-OPPONENT_ADAPTER = "opponent"  # the peft adapter slot snapshots are loaded into
+# The peft adapter slots other weights are scored in beside the trainable adapter; none is ever saved.
+OPPONENT_ADAPTER = "opponent"  # a pool snapshot played as an opponent
+MAGNET_ADAPTER = "magnet"  # a moving magnet's weights, scored by the magnet KL
+ITERATE_ADAPTER = "iterate"  # the preference losses' iterate pi_t
+AVERAGE_ADAPTER = "average"  # the average policy (also its checkpoint folder)
+SLOTS = (OPPONENT_ADAPTER, MAGNET_ADAPTER, ITERATE_ADAPTER, AVERAGE_ADAPTER)
 NEEDS_LORA = "the opponent pool's snapshots need LoRA (model.lora=true); with full fine-tuning use pool.rule=latest"
 
 
@@ -93,6 +98,12 @@ def remove_opponent_adapter(model: Any, slot: str = OPPONENT_ADAPTER) -> None:
             p.requires_grad_(flag)
 
 
+def remove_slots(model: Any) -> None:
+    """Delete every slot adapter, before ``save_pretrained``, so only the policy is saved."""
+    for slot in SLOTS:
+        remove_opponent_adapter(model, slot)
+
+
 class AdapterAverage:
     """An exponential moving average of the trainable adapter's weights: ``m <- decay * m + (1 - decay) * w``.
 
@@ -109,6 +120,12 @@ class AdapterAverage:
     def update(self, model: Any) -> None:
         now = adapter_snapshot(model)
         self.weights = {k: self.decay * self.weights[k] + (1 - self.decay) * now[k] for k in now}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.weights
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        self.weights = dict(state)
 
 
 class Iterate:

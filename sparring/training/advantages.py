@@ -14,7 +14,7 @@ ordered by seat trajectory (first appearance in the input), turns by ``turn_inde
   of different roles are never compared, so in zero-sum self-play the better player_0 of a
   group gets a positive advantage even though player_0's and player_1's returns cancel.
 * ``exact`` -- the advantage each sample already carries: ``Q(s, a) - V(s)`` read off the game tree
-  under the current policy (`sparring.training.exact`, set by the trainer); only ordered here.
+  under the current policy (`sparring.training.exact`, set by the exact algorithm); only ordered here.
 * ``trr``  -- Absolute Zero's task-relative REINFORCE++: ``A = (R - mean) / (std + eps)`` over
   the seat returns of the batch with the same (game, task, role); samples without a task are
   grouped by (game, role).
@@ -207,7 +207,7 @@ def trr_advantages(
 
 
 def exact_advantages(samples: Sequence[TurnSample], state: None = None) -> list[TurnSample]:
-    """The advantages the samples carry (exact action values, set by the trainer), in seat order."""
+    """The advantages the samples carry (exact action values, set by the exact algorithm), in seat order."""
     return [dataclasses.replace(t) for turns in _seats(samples).values() for t in turns]
 
 

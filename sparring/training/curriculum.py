@@ -133,6 +133,9 @@ class Curriculum:
                 raise SparringError(f"curriculum reward for {a} is not finite: {r}")
             self.values[a] = self.alpha * float(r) + (1 - self.alpha) * self.values[a]
 
+    def after_update(self, model: Any, step: int, metrics: Mapping[str, float]) -> None:
+        """Nothing: the arm values learn from the step's advantages (`update`), before the learner."""
+
     def metrics(self) -> dict[str, float]:
         """``curriculum/value/ARM`` (Q) and ``curriculum/prob/ARM`` for every arm."""
         out = {f"curriculum/value/{a}": q for a, q in self.values.items()}

@@ -1,16 +1,8 @@
-"""The learner: one optimiser step (or `ppo_epochs` of them, times `minibatches`) over a batch of turn samples.
-
-The "old" log-probs are the learner's own first-epoch forward pass, detached (same dtype, same
-kernels, no extra pass), so the PPO ratio is exactly 1 on the first epoch; the sampling
-log-probs recorded at generation time are kept for a drift diagnostic. A model with dropout
-(``lora_dropout > 0``) learns through it, but its old log-probs, like the reference's and the
-magnet's, are the policy as it samples: a no-grad pass of their own in eval mode. Under
-``algo.minibatches`` a later part's first-epoch pass comes after the earlier parts' updates, so its
-ratio is 1 against the policy as it stands, and the truncated importance weights (learner over
-sampler) correct its gradient for the distance the earlier updates moved it.
-
-Regularisers (`sparring.training.regularisers`): an entropy bonus per token, and the magnet KL
-over each sample's legal answers, the magnet's answer log-probs computed once per step.
+"""The learner engine: the optimiser, micro-batches cut by tokens, forward passes, importance weights, and
+`ppo_epochs` passes of updates over a batch. What a paradigm trains toward is its `Objective` (one per
+algorithm, `sparring.training.algorithms`): the engine asks it how to cut the batch into parts (one optimiser
+update each), runs its no-grad passes once, then sums its loss over each part's micro-batches, backward per
+micro-batch, and applies the update.
 
 Under legal-move play (``legal_moves``: the rollout drew each move from the renormalised
 probabilities of the legal answers, pi(a) = p(a) / Z) the policy term differentiates that played
@@ -28,21 +20,14 @@ import contextlib
 import itertools
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
-from sparring.config import PREFERENCE_LOSSES
 from sparring.logprobs import CompletionLogprobs, PassSize, answer_logprobs, answer_totals, completion_logprobs, split_rows
-from sparring.model import eval_mode, has_dropout
-from sparring.training.losses import all_actions_loss, mmd_loss, policy_loss, preference_loss, preference_terms
 from sparring.training.metrics import Stopwatch
-from sparring.training.adapters import opponent_adapter
-from sparring.training.regularisers import answer_kl, coefficient
-
-MAGNET_ADAPTER = "magnet"  # the peft adapter slot a moving magnet's weights are loaded into
-ITERATE_ADAPTER = "iterate"  # the slot the preference losses' iterate pi_t is scored in
+from sparring.training.regularisers import coefficient
 
 
 @dataclass
@@ -58,6 +43,7 @@ class LearnerSample:
     preference: tuple[float, ...] = ()  # its row of the group's preference matrix, P(this > answer j)
     answer_advantages: list[float] = field(default_factory=list)  # algo.advantage=exact: each legal answer's Q - V
     answer_probs: list[float] = field(default_factory=list)  # algo.exact_states=all: each legal answer's probability as played
+    role: str = ""  # the role that played it (per-role adapters train each role on its own samples)
 
 
 def truncated_is_weights(learner: torch.Tensor, sampler: torch.Tensor, mask: torch.Tensor, cap: float
@@ -84,8 +70,26 @@ def _numbered(parts: list[list[list[LearnerSample]]]) -> list[tuple[int, list[li
     return list(zip(firsts, parts))
 
 
-def _mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
+def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: sum(row[key] for row in rows) / len(rows) for key in rows[0]}
+
+
+class Objective(Protocol):
+    """What one paradigm trains toward, as the learner engine asks for it within one learner step."""
+
+    def parts(self, learner: Learner, samples: list[LearnerSample]) -> list[list[list[LearnerSample]]]:
+        """The step's samples as parts (one optimiser update each) of micro-batches (one backward each)."""
+
+    def prepare(self, learner: Learner, micro: list[list[LearnerSample]], step: int) -> None:
+        """The no-grad passes the loss compares against (old, reference, magnet, iterate), once per step."""
+
+    def loss(self, learner: Learner, index: int, chunk: list[LearnerSample], epoch: int,
+             part: list[list[LearnerSample]]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Micro-batch `index` (of the step's flat list) of `part`: its share of the part's loss, and
+        statistics the engine sums over the part's micro-batches."""
+
+    def statistics(self, updates: list[dict[str, float]], parts: int, samples: list[LearnerSample]) -> dict[str, float]:
+        """The step's statistics from each update's summed terms (epoch by epoch, `parts` per epoch)."""
 
 
 def first_token(values: torch.Tensor, width: int) -> torch.Tensor:
@@ -110,14 +114,12 @@ class Learner:
                                            betas=(trainer.adam_beta1, 0.999), fused=True)
         self.updates = 0  # optimiser updates applied, for the warmup
         self.skipped_updates = 0
-        self.magnet_weights: Mapping[str, torch.Tensor] | None = None  # set by the trainer for ema/lagged magnets
-        self.iterate_weights: Mapping[str, torch.Tensor] | None = None  # pi_t of the preference losses (None: initial)
         self.watch = Stopwatch()  # seconds in forward passes, backward passes and optimiser updates
 
-    def _compute(self):
+    def compute(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
 
-    def _reference(self):
+    def reference(self):
         """The reference policy: under LoRA the base model with adapters disabled."""
         disable = getattr(self.model, "disable_adapter", None)
         if disable is None:
@@ -131,7 +133,7 @@ class Learner:
         scheduled = coefficient(t.lr, t.lr_schedule, step, t.steps, t.lr_anneal_power)
         return scheduled * min(1.0, (self.updates + 1) / max(1, t.warmup_steps))
 
-    def _minibatches(self, samples: list[LearnerSample]) -> list[list[LearnerSample]]:
+    def minibatches(self, samples: list[LearnerSample]) -> list[list[LearnerSample]]:
         """`algo.minibatches` parts of the step's samples, one optimiser update each. The samples of one prompt
         stay together (the shared-prefix tree runs it once), and the distinct prompts, in sorted order, are dealt
         out in turn, so every part holds a spread of the step's states."""
@@ -146,12 +148,12 @@ class Learner:
             parts[k % count].extend(by_prompt[prompt])
         return [part for part in parts if part]
 
-    def _micro_batches(self, samples: list[LearnerSample]) -> list[list[LearnerSample]]:
-        """Micro-batches in prompt order, so that samples sharing a prefix travel together (`_cut`)."""
+    def micro_batches(self, samples: list[LearnerSample]) -> list[list[LearnerSample]]:
+        """Micro-batches in prompt order, so that samples sharing a prefix travel together (`cut`)."""
         ordered = sorted(samples, key=lambda s: s.prompt_ids) if self.algo.shared_prefix else samples
-        return [[s for unit in chunk for s in unit] for chunk in self._cut([[s] for s in ordered])]
+        return [[s for unit in chunk for s in unit] for chunk in self.cut([[s] for s in ordered])]
 
-    def _cut(self, units: list[list[LearnerSample]]) -> list[list[list[LearnerSample]]]:
+    def cut(self, units: list[list[LearnerSample]]) -> list[list[list[LearnerSample]]]:
         """Consecutive units (a sample, or a preference group whose answers must share a graph) into
         micro-batches of at most `trainer.micro_batch` samples whose forward pass holds at most
         `trainer.micro_batch_tokens` tokens (`PassSize`, the magnet's legal-answer rows included); a unit
@@ -171,13 +173,13 @@ class Learner:
         return chunks + ([current] if current else [])
 
     def _add_rows(self, size: PassSize, unit: list[LearnerSample]) -> None:
-        """The rows `_forward` runs for these samples: each completion, and each legal answer it reads."""
+        """The rows `forward` runs for these samples: each completion, and each legal answer it reads."""
         for s in unit:
             size.add(s.prompt_ids, s.completion_ids)
             for answer in s.legal_answers if self.reads_answers else []:
                 size.add(s.prompt_ids, answer)
 
-    def _forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
+    def forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
                  with_answers: bool = False) -> tuple[CompletionLogprobs, list[torch.Tensor]]:
         """The chunk's completion log-probs and, ``with_answers``, each sample's legal answers' summed
         log-probs (the magnet KL's input) from the same pass: the answers are extra rows on the same
@@ -188,148 +190,55 @@ class Learner:
         for s, count in zip(chunk, counts):
             prompts += [s.prompt_ids] * count
             completions += s.legal_answers[:count]
-        with self.watch("forward"), self._compute():
+        with self.watch("forward"), self.compute():
             scored = completion_logprobs(self.model, prompts, completions, self.temperature, entropy, entropy_grad,
                                          share_prefix=self.algo.shared_prefix)
         own, answers = split_rows(scored, len(chunk))
         return own, answer_totals(answers, counts) if with_answers else []
 
-    def _policy_forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
+    def policy_forward(self, chunk: list[LearnerSample], entropy: bool = False, entropy_grad: bool = False,
                         with_answers: bool = False) -> tuple[CompletionLogprobs, torch.Tensor, list[torch.Tensor]]:
-        """`_forward`, its log-probs those of the policy term, and the normaliser ``[B]`` taken off them:
+        """`forward`, its log-probs those of the policy term, and the normaliser ``[B]`` taken off them:
         under legal-move play each sample's ``log sum_b p(b)`` over its legal answers (0 without any),
         on its first token; else 0."""
         renormalise = self.renormalise
-        out, answer_logps = self._forward(chunk, entropy, entropy_grad, with_answers or renormalise)
+        out, answer_logps = self.forward(chunk, entropy, entropy_grad, with_answers or renormalise)
         if not renormalise:
             return out, torch.zeros(len(chunk), device=self.device), answer_logps
         normaliser = torch.stack([lp.logsumexp(0) if lp.numel() else lp.new_zeros(()) for lp in answer_logps])
         out = CompletionLogprobs(out.logprobs - first_token(normaliser, out.logprobs.shape[1]), out.mask, out.entropy)
         return out, normaliser, answer_logps
 
-    def _answer_logps(self, chunk: list[LearnerSample]) -> list[torch.Tensor]:
+    def answer_logps(self, chunk: list[LearnerSample]) -> list[torch.Tensor]:
         """Each sample's legal answers' summed log-probs under the active weights."""
-        with self.watch("forward"), self._compute():
+        with self.watch("forward"), self.compute():
             return answer_logprobs(self.model, [s.prompt_ids for s in chunk], [s.legal_answers for s in chunk],
                                    self.temperature, share_prefix=self.algo.shared_prefix)
 
-    def _magnet(self):
-        """A context in which the model is the magnet policy (initial, or a moving magnet's weights)."""
-        if self.algo.magnet == "initial":
-            return self._reference()
-        if self.magnet_weights is None:
-            raise ValueError(f"the {self.algo.magnet} magnet needs Learner.magnet_weights")
-        return opponent_adapter(self.model, self.magnet_weights, slot=MAGNET_ADAPTER)
-
-    def _magnet_kl(self, logps: list[torch.Tensor], magnet: list[torch.Tensor] | None) -> torch.Tensor:
-        """Sum over a chunk's samples (``logps``: each one's legal answers' log-probs) of KL(policy || magnet)
-        on the samples with two or more legal answers."""
-        terms = [answer_kl(lp, magnet[k] if magnet is not None else None)
-                 for k, lp in enumerate(logps) if lp.numel() >= 2]
-        return torch.stack(terms).sum() if terms else torch.zeros((), device=self.device)
-
-    def step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
-        """Run the PPO epochs over `samples` (learner step `step`, for coefficient schedules); return statistics."""
-        if self.algo.loss in PREFERENCE_LOSSES:
-            return self.preference_step(samples, step)
+    def step(self, samples: list[LearnerSample], step: int = 1, *, objective: Objective) -> dict[str, float]:
+        """`ppo_epochs` passes over `samples`, each one optimiser update per part `objective.parts` cuts them
+        into (learner step `step`, for schedules); return the objective's statistics and the engine's."""
         started = time.perf_counter()
         self.watch = Stopwatch()
-        algo = self.algo
-        schedule = (algo.coef_schedule, step, algo.anneal_steps, algo.anneal_power)
-        entropy_coef = coefficient(algo.entropy_coef, *schedule)
-        magnet_coef = coefficient(algo.magnet_coef, *schedule) if algo.magnet != "none" else 0.0
-        total_tokens = sum(len(s.completion_ids) for s in samples)
-        parts = [self._micro_batches(part) for part in self._minibatches(samples)]
-        micro = [chunk for part in parts for chunk in part]
-        ref = []
-        magnet: list[list[torch.Tensor] | None] = [None] * len(micro)  # None: the uniform magnet
-        own_old = has_dropout(self.model)  # else: the first epoch's own forward passes give the old log-probs
-        old: list[torch.Tensor] = []
-        old_normaliser: list[torch.Tensor] = []  # what was taken off `old` (renormalise), and so off the sampler's
-        with torch.no_grad(), eval_mode(self.model):
-            if self.algo.kl_coef > 0:
-                with self._reference():
-                    ref = [self._forward(chunk)[0].logprobs for chunk in micro]
-            if magnet_coef and algo.magnet != "uniform":
-                with self._magnet():
-                    magnet = [self._answer_logps(chunk) for chunk in micro]
-            if own_old:
-                for chunk in micro:
-                    out, normaliser, _ = self._policy_forward(chunk)
-                    old.append(out.logprobs)
-                    old_normaliser.append(normaliser)
-        state_loss = algo.loss in ("all_actions", "mmd")  # a loss over each decision's legal answers, not its own
-        is_weights: list[torch.Tensor | None] = []  # truncated importance weights learner/sampler, per token
-        ent_sum = drift_sum = capped_sum = 0.0
-        update_stats: list[dict[str, float]] = []  # one per optimiser update: epoch by epoch, part by part
+        parts = objective.parts(self, samples)
+        objective.prepare(self, [chunk for part in parts for chunk in part], step)
+        updates: list[dict[str, float]] = []  # one per optimiser update: epoch by epoch, part by part
         for epoch, (first, part) in itertools.product(range(self.algo.ppo_epochs), _numbered(parts)):
             self.optimizer.zero_grad(set_to_none=True)
-            loss_total, agg = 0.0, {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 0.0}
-            magnet_kl = 0.0
-            part_samples = sum(len(chunk) for chunk in part)
-            part_tokens = sum(len(s.completion_ids) for chunk in part for s in chunk)
+            loss_total, terms = 0.0, {}
             for i, chunk in enumerate(part, start=first):
-                out, normaliser, answer_logps = self._policy_forward(
-                    chunk, entropy=epoch == 0 or entropy_coef > 0, entropy_grad=entropy_coef > 0,
-                    with_answers=bool(magnet_coef) or state_loss)
-                logp, ent, mask = out.logprobs, out.entropy, out.mask
-                if epoch == 0:
-                    if not own_old:
-                        old.append(logp.detach())
-                        old_normaliser.append(normaliser.detach())
-                    ent_sum += float((ent.detach() * mask).sum())
-                    sampled = padded([s.sampling_logprobs for s in chunk], mask.shape[1], self.device)
-                    sampled = sampled - first_token(old_normaliser[i], mask.shape[1])
-                    drift_sum += float(((old[i] - sampled).abs() * mask).sum())
-                    weights, capped = truncated_is_weights(old[i], sampled, mask, self.algo.is_cap)
-                    is_weights.append(weights)
-                    capped_sum += capped
-                weight = (float(mask.sum()) / max(1, part_tokens) if self.algo.aggregation == "token_mean"
-                          else len(chunk) / part_samples)
-                if state_loss:  # a mean over the part's decisions, like the magnet term
-                    advantages = [s.answer_advantages for s in chunk]
-                    loss = (mmd_loss(answer_logps, [s.answer_probs for s in chunk], advantages, self.algo.mmd_step,
-                                     magnet_coef) if self.algo.loss == "mmd"
-                            else all_actions_loss(answer_logps, advantages)) / part_samples
-                    terms = {"clip_fraction": 0.0, "kl": 0.0, "ratio_mean": 1.0}
-                else:
-                    loss, terms = policy_loss(
-                        logp, old[i], torch.tensor([s.advantage for s in chunk], device=self.device), mask,
-                        kind=self.algo.loss, clip=self.algo.clip, dual_clip=self.algo.dual_clip,
-                        ref_logprobs=ref[i] if ref else None, kl_coef=self.algo.kl_coef,
-                        entropy=ent if entropy_coef else None, entropy_coef=entropy_coef,
-                        aggregation=self.algo.aggregation, constant_length=self.algo.constant_length,
-                        token_weights=is_weights[i],
-                    )
-                    loss = loss * weight  # the chunk's share of its part's policy loss
-                if magnet_coef:  # a mean over the part's samples, whatever the chunks and their tokens
-                    kl = self._magnet_kl(answer_logps, magnet[i])
-                    if self.algo.loss != "mmd":  # mmd's target already holds the magnet
-                        loss = loss + magnet_coef * kl / part_samples
-                    magnet_kl += float(kl.detach()) / part_samples
+                loss, chunk_terms = objective.loss(self, i, chunk, epoch, part)
                 with self.watch("backward"):
                     loss.backward()
                 loss_total += float(loss.detach())
-                token_share = float(mask.sum()) / max(1, part_tokens)
-                for key in agg:
-                    agg[key] += terms[key] * token_share
+                for key, value in chunk_terms.items():
+                    terms[key] = terms.get(key, 0.0) + value
             grad_norm, applied = self._update(loss_total, step)
-            update_stats.append({"loss": loss_total, "grad_norm": grad_norm, **agg, "magnet_kl": magnet_kl,
-                                 "skipped": float(not applied)})
-        stats = _mean_stats(update_stats)
-        first_epoch = _mean_stats(update_stats[:len(parts)])
-        stats["first_epoch_ratio_mean"] = first_epoch["ratio_mean"]
-        stats["first_epoch_clip_fraction"] = first_epoch["clip_fraction"]
-        # How far the epochs fit the batch (under mmd: the KL to the step's target, before and late in the fit)
-        stats["first_epoch_loss"] = first_epoch["loss"]
-        stats["last_epoch_loss"] = _mean_stats(update_stats[-len(parts):])["loss"]
-        stats["entropy"] = ent_sum / max(1, total_tokens)
-        stats["logprob_drift"] = drift_sum / max(1, total_tokens)  # |learner - sampler| log-prob per token
-        stats["is_capped_fraction"] = capped_sum / max(1, total_tokens)  # tokens whose importance weight hit is_cap
+            updates.append({"loss": loss_total, "grad_norm": grad_norm, **terms, "skipped": float(not applied)})
+        stats = objective.statistics(updates, len(parts), samples)
         sequence_tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
         stats["learner_tokens_per_s"] = sequence_tokens * self.algo.ppo_epochs / (time.perf_counter() - started)
         stats["lr"] = self.optimizer.param_groups[0]["lr"]
-        stats["entropy_coef"], stats["magnet_coef"] = entropy_coef, magnet_coef
         stats.update({f"time/learner.{part}": seconds for part, seconds in self.watch.seconds.items()})
         return stats
 
@@ -349,71 +258,10 @@ class Learner:
                 self.skipped_updates += 1
         return grad_norm, applied
 
-    def _iterate(self):
-        """A context in which the model is the iterate pi_t (the initial model until the first refresh)."""
-        if self.iterate_weights is None:
-            return self._reference()
-        return opponent_adapter(self.model, self.iterate_weights, slot=ITERATE_ADAPTER)
-
-    def _sequence_logps(self, chunk: list[LearnerSample]) -> torch.Tensor:
+    def sequence_logps(self, chunk: list[LearnerSample]) -> torch.Tensor:
         """Each sample's summed completion log-prob under the active weights, ``[B]``."""
-        out = self._forward(chunk)[0]
+        out = self.forward(chunk)[0]
         return (out.logprobs * out.mask).sum(-1)
-
-    def _groups(self, samples: list[LearnerSample]) -> list[list[list[LearnerSample]]]:
-        """Micro-batches of whole prompt groups (a pair loss needs both answers in one graph), `_cut`."""
-        groups: dict[int, list[LearnerSample]] = {}
-        for s in samples:
-            groups.setdefault(s.group, []).append(s)
-        for members in groups.values():
-            if any(len(s.preference) != len(members) for s in members):
-                raise ValueError("a preference sample's row must have one entry per answer of its group")
-        return self._cut(list(groups.values()))
-
-    def preference_step(self, samples: list[LearnerSample], step: int = 1) -> dict[str, float]:
-        """`ppo_epochs` updates of a preference loss (`algo.loss`) over prompt groups of ranked answers."""
-        started = time.perf_counter()
-        self.watch = Stopwatch()
-        algo = self.algo
-        micro = self._groups(samples)
-        flat = [[s for group in chunk for s in group] for chunk in micro]
-        with torch.no_grad(), eval_mode(self.model):
-            with self._iterate():
-                iterate = [self._sequence_logps(chunk) for chunk in flat]
-            reference = None
-            if algo.loss == "inpo" and algo.inpo_tau:
-                with self._reference():
-                    reference = [self._sequence_logps(chunk) - it for chunk, it in zip(flat, iterate)]
-        matrices = [[torch.tensor([s.preference for s in group], device=self.device) for group in chunk]
-                    for chunk in micro]
-        terms = sum(preference_terms(algo.loss, m) for chunk in matrices for m in chunk)
-        epoch_stats = []
-        for _ in range(algo.ppo_epochs):
-            self.optimizer.zero_grad(set_to_none=True)
-            loss_total = logratio_sum = 0.0
-            for i, chunk in enumerate(micro):
-                logratio = self._sequence_logps(flat[i]) - iterate[i]
-                loss, start = torch.zeros((), device=self.device), 0
-                for group, matrix in zip(chunk, matrices[i]):
-                    end = start + len(group)
-                    part = preference_loss(algo.loss, logratio[start:end], matrix, beta=algo.beta, tau=algo.inpo_tau,
-                                              ref_logratio=None if reference is None else reference[i][start:end])
-                    loss, start = loss + part, end
-                loss = loss / max(1, terms)  # a mean over the batch's answers (sppo) or pairs
-                with self.watch("backward"):
-                    loss.backward()
-                loss_total += float(loss.detach())
-                logratio_sum += float(logratio.detach().sum())
-            grad_norm, applied = self._update(loss_total, step)
-            epoch_stats.append({"loss": loss_total, "grad_norm": grad_norm, "skipped": float(not applied),
-                                "logratio_mean": logratio_sum / max(1, len(samples))})
-        stats = {key: sum(e[key] for e in epoch_stats) / len(epoch_stats) for key in epoch_stats[0]}
-        stats["preference_terms"] = float(terms)
-        stats["lr"] = self.optimizer.param_groups[0]["lr"]
-        sequence_tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
-        stats["learner_tokens_per_s"] = sequence_tokens * algo.ppo_epochs / (time.perf_counter() - started)
-        stats.update({f"time/learner.{part}": seconds for part, seconds in self.watch.seconds.items()})
-        return stats
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "updates": self.updates,

@@ -59,6 +59,9 @@ class TurnPhases:
             self.steps = 0
             self.switches += 1
 
+    def after_update(self, model: Any, step: int, metrics: dict[str, float]) -> None:
+        self.update(metrics)  # the next step's phase, from this step's signal
+
     def metrics(self) -> dict[str, float]:
         return {"turn_phase/clue": float(self.phase == "clue"), "turn_phase/switches": float(self.switches)}
 

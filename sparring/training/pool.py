@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from sparring.errors import SparringError
+from sparring.evaluation.stats import outcome
 from sparring.games.base import Observation
 from sparring.players import make_player
 from sparring.players.base import Action, Player
@@ -161,7 +162,7 @@ class OpponentPool:
 
     def __init__(self, rule: Literal["latest", "uniform", "prioritised"] = "latest", max_snapshots: int = 5,
                  fixed: list[str] = (), seed: int = 0, *, decay: float = 0.9, power: float = 2.0,
-                 include_self: bool = True, lm_options: Mapping[str, Any] | None = None):
+                 include_self: bool = True, lm_options: Mapping[str, Any] | None = None, snapshot_every: int = 1):
         if rule not in RULES:
             raise SparringError(f"unknown pool rule {rule!r} (choose from: {', '.join(RULES)})")
         if max_snapshots < 0:
@@ -179,6 +180,7 @@ class OpponentPool:
         self.decay = decay
         self.power = power
         self.include_self = include_self
+        self.snapshot_every = snapshot_every
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}  # step -> adapter weights, oldest first
         self.win_rates: dict[str, float] = {}
         self.games: dict[str, int] = {}
@@ -195,7 +197,8 @@ class OpponentPool:
         """A pool from a :class:`sparring.config.PoolConfig`; a non-latest rule without LoRA is an error."""
         if cfg.rule != "latest" and not lora:
             raise SparringError(NEEDS_LORA)
-        return cls(cfg.rule, cfg.max_snapshots, list(cfg.fixed), seed, lm_options=lm_options)
+        return cls(cfg.rule, cfg.max_snapshots, list(cfg.fixed), seed, lm_options=lm_options,
+                   snapshot_every=cfg.snapshot_every)
 
     # -- members
 
@@ -295,6 +298,12 @@ class OpponentPool:
         """One opponent drawn by the rule (:data:`SELF` for the policy itself), ready to seat."""
         return self.opponent(self.sample_id(rng))
 
+    def record_matches(self, played: list[Any]) -> None:
+        """Fold each learning seat's result of the step's played matches into its opponent's win rate."""
+        for pm in played:
+            for seat in pm.spec.meta["learning_seats"]:
+                self.record(pm.spec.meta["opponent"], outcome(pm.match.returns(), seat, pm.match.teams()))
+
     def record(self, opponent_id: str, result: str | float) -> None:
         """Fold one match of the learning seat into the opponent's win-rate EMA (unknown ids are ignored)."""
         if opponent_id != "self" and opponent_id not in self.fixed and self._snapshot_step(opponent_id) is None:
@@ -313,6 +322,11 @@ class OpponentPool:
     def generation_seconds(self) -> float:
         """Seconds snapshot and LM players of the pool spent generating."""
         return sum(getattr(p, "generation_seconds", 0.0) for p in self._players.values())
+
+    def after_update(self, model: Any, step: int, metrics: Mapping[str, float]) -> None:
+        """Every `snapshot_every` steps (under a rule that draws snapshots) freeze the policy as a member."""
+        if self.rule != "latest" and step % self.snapshot_every == 0:
+            self.add_snapshot(step, model)
 
     def metrics(self) -> dict[str, float]:
         """``pool/snapshots``, and per member ``pool/prob/ID``, ``pool/win_rate/ID``, ``pool/games/ID``."""
@@ -353,8 +367,3 @@ class OpponentPool:
         if fixed_changed:
             self._build_fixed_players()
             self.reseed(self.seed)
-
-    def release(self) -> None:
-        """Delete the snapshot adapter slot from the bound policy's model (call before saving the model)."""
-        if self.policy is not None:
-            remove_opponent_adapter(self.policy.model)

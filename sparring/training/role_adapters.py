@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sparring.training.learner import Learner, LearnerSample
+from sparring.training.learner import Learner, LearnerSample, Objective
 
 
 def run_roles(games: Any) -> list[str]:
@@ -29,14 +29,15 @@ class RoleLearners:
             self.learners[role] = Learner(model, *args, **kwargs)
         model.set_adapter(roles[0])
 
-    def step(self, samples: list[LearnerSample], step: int, roles: list[str]) -> dict[str, float]:
-        """One learner step per role with samples (`roles[k]` is `samples[k]`'s); statistics keyed `NAME/ROLE`."""
+    def step(self, samples: list[LearnerSample], step: int = 1, *, objective: Objective) -> dict[str, float]:
+        """One learner step per role with samples; statistics keyed `NAME/ROLE`."""
         stats: dict[str, float] = {}
         for role, learner in self.learners.items():
-            mine = [s for s, r in zip(samples, roles) if r == role]
+            mine = [s for s in samples if s.role == role]
             if mine:
                 self.model.set_adapter(role)
-                stats.update({f"{key}/{role}": value for key, value in learner.step(mine, step).items()})
+                learned = learner.step(mine, step, objective=objective)
+                stats.update({f"{key}/{role}": value for key, value in learned.items()})
         self.model.set_adapter(next(iter(self.learners)))
         return stats
 

@@ -1,0 +1,33 @@
+"""The training paradigms, one module each, and the registry the trainer picks one from (`algo.algorithm`)."""
+
+from __future__ import annotations
+
+from sparring.config import PREFERENCE_LOSSES, Config
+from sparring.training.algorithms.base import Algorithm, Batch, Context
+from sparring.training.algorithms.exact import Exact
+from sparring.training.algorithms.policy_gradient import PolicyGradient
+from sparring.training.algorithms.preference import Preference
+from sparring.training.algorithms.spear import Spear
+
+ALGORITHMS: dict[str, type[Algorithm]] = {
+    "policy_gradient": PolicyGradient,
+    "exact": Exact,
+    "preference": Preference,
+    "spear": Spear,
+}
+
+
+def algorithm_name(cfg: Config) -> str:
+    """`algo.algorithm`, or when unset the paradigm `algo.loss` and `algo.advantage` imply."""
+    if cfg.algo.algorithm:
+        return cfg.algo.algorithm
+    if cfg.algo.loss in PREFERENCE_LOSSES:
+        return "preference"
+    return "exact" if cfg.algo.advantage == "exact" else "policy_gradient"
+
+
+def algorithm_class(cfg: Config) -> type[Algorithm]:
+    return ALGORITHMS[algorithm_name(cfg)]
+
+
+__all__ = ["ALGORITHMS", "Algorithm", "Batch", "Context", "algorithm_class", "algorithm_name"]
