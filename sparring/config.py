@@ -65,6 +65,7 @@ def option(default: Any, doc: str) -> Any:
 
 PREFERENCE_LOSSES = ("sppo", "dpo", "ipo", "inpo")  # losses over the ranked answers of one prompt
 STATE_LOSSES = ("all_actions", "mmd")  # losses over each decision's legal answers, not its own
+VALUE_ADVANTAGES = ("exact", "sampled")  # advantages carried from action values, every legal move's
 
 
 @dataclass
@@ -158,23 +159,27 @@ class RolloutConfig:
 class AlgoConfig:
     """How outcomes become advantages and advantages become a loss."""
 
-    algorithm: Literal["policy_gradient", "exact", "preference", "spear"] | None = option(
+    algorithm: Literal["policy_gradient", "exact", "sampled", "preference", "spear"] | None = option(
         None, 'The training paradigm (`sparring.training.algorithms`): "policy_gradient" = turn samples with '
-              'estimated advantages; "exact" = exact action values (advantage=exact); "preference" = preference '
+              'estimated advantages; "exact" = exact action values (advantage=exact); "sampled" = action values '
+              'from the step\'s own matches (advantage=sampled, no game tree); "preference" = preference '
               'losses over ranked answers; "spear" = policy gradient plus self-imitation from a replay buffer (the spear '
               'section); null = the one loss and advantage imply.')
-    advantage: Literal["rae", "mars", "grpo", "trr", "exact"] = option(
+    advantage: Literal["rae", "mars", "grpo", "trr", "exact", "sampled"] = option(
         "rae",
         'Advantage estimator: "rae" = return minus an EMA baseline per (game, role) (SPIRAL); '
         '"mars" = turn-level reward-to-go normalised per agent; "grpo" = group-relative normalisation; '
         '"trr" = returns normalised per (game, task type, role) (Absolute Zero\'s TRR++); "exact" = Q(s, a) - V(s) '
         'from the whole game tree under the current policy, no sampling noise (Kuhn and Leduc poker, pure '
-        'self-play on the legal moves; the policy is scored at every information state each step).',
+        'self-play on the legal moves; the policy is scored at every information state each step); "sampled" = '
+        'Q(s, a) - V(s) from the step\'s own matches, Q the mean return of each move at each question (prompt and '
+        'legal moves), no game tree (any game on the legal moves, pure self-play).',
     )
     exact_states: Literal["played", "all"] = option(
-        "played", 'Under advantage=exact, the decisions the learner trains on: "played" = those of the step\'s matches '
-                  '(each state as often as self-play reaches it); "all" = every information state once, each weighted '
-                  'the same (full width: a rarely reached state learns as fast as the first bet; needs loss=all_actions).')
+        "played", 'Under advantage=exact or sampled, the decisions the learner trains on: "played" = those of the step\'s '
+                  'matches (each state as often as self-play reaches it); "all" = every information state once (under '
+                  'sampled: every question the step reached, its visits merged into one sample), each weighted the same '
+                  '(full width: a rarely reached state learns as fast as the first bet; needs loss=all_actions or mmd).')
     mmd_step: float = option(
         0.3, 'loss=mmd: the step size eta of the mirror descent step in policy space, in 1/chips (the learning '
              'rate then only sets how closely each update follows the target).')
@@ -210,6 +215,12 @@ class AlgoConfig:
     shared_prefix: bool = option(
         True, "Learner: run the longest prompt prefix a micro-batch shares once and each sample's rest on its "
               "key/value cache (same gradients as unshared, less work); micro-batches are formed in prompt order.")
+    prompt_gradient: bool = option(
+        True, "Learner: differentiate through every prompt token. false = each step's prompts but their last token "
+              "run once without gradient (their keys and values under the step's first weights), and every update "
+              "runs only each prompt's last token and its answers on them: an update costs the answers, not the "
+              "prompts (about 10x less on Leduc's 288 prompts), and its gradient leaves out how the adapters move "
+              "the prompt's keys and values.")
     is_cap: float = option(
         2.0, "Truncated importance weight: each token's policy-gradient term is weighted by "
              "min(pi_learner / pi_sampler, is_cap), correcting for a sampler that differs from the learner "

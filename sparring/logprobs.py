@@ -191,16 +191,118 @@ def _shared_states(decoder, prompts, completions, device) -> torch.Tensor:
     return torch.cat(states)
 
 
+@dataclass
+class PromptContext:
+    """The keys and values of a batch's distinct prompts, each but its last token, computed once without
+    gradient (`prompt_context`): a later pass runs only each prompt's last token and its completion on them."""
+
+    rows: dict[tuple[int, ...], int]  # each distinct prompt's row
+    keys_values: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, ``[U, heads, width, dim]``
+    mask: torch.Tensor  # ``[U, width]``, 1 on each prompt's own positions
+
+    def cache(self, rows: slice = slice(None)):
+        """A fresh cache over these keys and values (a pass appends to its cache; these stay as they are)."""
+        from transformers import DynamicCache
+
+        return DynamicCache(ddp_cache_data=[(k[rows], v[rows]) for k, v in self.keys_values])
+
+
+def prompt_context(model, prompts: list[list[int]], batch: int = 32) -> PromptContext:
+    """`PromptContext` of these prompts under the model's current weights, their rows in order of first
+    appearance, run `batch` distinct prompts at a time as a tree (`_shared_states`): the common prefix once,
+    then each prompt's tail but its last token."""
+    decoder, _ = _decoder_and_head(model)
+    device = next(model.parameters()).device
+    distinct = list(dict.fromkeys(tuple(p) for p in prompts))
+    if any(len(p) < 2 for p in distinct):
+        raise ValueError("a prompt context needs prompts of two tokens or more")
+    heads = [list(p[:-1]) for p in distinct]
+    parts = [_context_part(decoder, heads[i:i + batch], device) for i in range(0, len(heads), batch)]
+    return joined_context([PromptContext({p: k for k, p in enumerate(distinct[i * batch:(i + 1) * batch])}, kv, mask)
+                           for i, (kv, mask) in enumerate(parts)])
+
+
+def joined_context(contexts: list[PromptContext], prompts: list[list[int]] | None = None) -> PromptContext:
+    """One context of the given prompts' rows (default: every row of each context, in order), gathered from
+    `contexts` and right-padded to one width."""
+    where = {p: (c, row) for c, context in enumerate(contexts) for p, row in context.rows.items()}
+    order = list(dict.fromkeys(tuple(p) for p in prompts)) if prompts is not None else list(where)
+    width = max(context.mask.shape[1] for context in contexts)
+    picks = [[where[p][1] for p in order if where[p][0] == c] for c in range(len(contexts))]
+    placed = [p for c in range(len(contexts)) for p in order if where[p][0] == c]
+    final = [placed.index(p) for p in order]  # each prompt's row in the gathered tensors, in `order`
+
+    def gather(tensors: list[torch.Tensor]) -> torch.Tensor:
+        pieces = [torch.nn.functional.pad(t[rows], (0, 0, 0, width - t.shape[2])) for t, rows in zip(tensors, picks) if rows]
+        out = torch.cat(pieces)
+        return out if final == list(range(len(final))) else out[final]
+
+    layers = [(gather([c.keys_values[i][0] for c in contexts]), gather([c.keys_values[i][1] for c in contexts]))
+              for i in range(len(contexts[0].keys_values))]
+    masks = [torch.nn.functional.pad(c.mask[rows], (0, width - c.mask.shape[1])) for c, rows in zip(contexts, picks) if rows]
+    mask = torch.cat(masks)
+    return PromptContext({p: k for k, p in enumerate(order)}, layers, mask if final == list(range(len(final))) else mask[final])
+
+
+def _context_part(decoder, heads: list[list[int]], device) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """Keys and values (per layer) and mask of these token rows, no gradient."""
+    prefix = shared_prefix_length(heads) if len(heads) > 1 else len(heads[0]) - 1
+    tail_ids, tail_mask = _padded([h[prefix:] for h in heads], device)
+    u = len(heads)
+    inputs = {"input_ids": tail_ids, "use_cache": True,
+              "position_ids": (prefix + torch.arange(tail_ids.shape[1], device=device)).expand(u, -1)}
+    mask = tail_mask
+    with torch.no_grad():
+        if prefix:
+            first = decoder(input_ids=torch.tensor([heads[0][:prefix]], device=device), use_cache=True)
+            inputs["past_key_values"] = _cache(first.past_key_values, u)
+            mask = torch.cat([torch.ones(u, prefix, dtype=tail_mask.dtype, device=device), tail_mask], dim=1)
+        past = decoder(attention_mask=mask, **inputs).past_key_values
+    return [(layer.keys, layer.values) for layer in past.layers], mask
+
+
+def _context_states(decoder, context: PromptContext, prompts, completions, device) -> torch.Tensor:
+    """The states that predict the completion tokens, from each prompt's last token and its completion run on
+    `context` (the prompts' other positions, no gradient through them): one pass, each distinct prompt's row."""
+    of_row = [context.rows[tuple(p)] for p in prompts]
+    lasts: dict[int, list[int]] = {}  # a context row's fed tokens: its last prompt token, then one completion
+    fed_row: list[int] = []  # the fed row each input row reads
+    for row, p, c in zip(of_row, prompts, completions):
+        tokens = [p[-1]] + list(c[:-1])
+        key = (row, tuple(tokens))
+        fed_row.append(lasts.setdefault(key, (len(lasts), row, tokens))[0])
+    order = sorted(lasts.values())
+    fed_ids, fed_mask = _padded([tokens for _, _, tokens in order], device)
+    sources = [row for _, row, _ in order]
+    if sources == list(range(sources[0], sources[0] + len(sources))):  # a run of rows: views, no copy
+        cache = context.cache(slice(sources[0], sources[0] + len(sources)))
+        mask = context.mask[sources[0]:sources[0] + len(sources)]
+    else:
+        source = _index(sources, device)
+        cache, mask = _cache(context.cache(), source), context.mask.index_select(0, source)
+    starts = mask.sum(-1)
+    hidden = decoder(input_ids=fed_ids, past_key_values=cache, use_cache=True,
+                     attention_mask=torch.cat([mask, fed_mask], dim=1),
+                     position_ids=starts[:, None] + torch.arange(fed_ids.shape[1], device=device)).last_hidden_state
+    rows = [fed_row[i] for i, c in enumerate(completions) for _ in c]
+    cols = [j for c in completions for j in range(len(c))]
+    return hidden[_index(rows, device), _index(cols, device)]
+
+
 def completion_logprobs(model, prompts: list[list[int]], completions: list[list[int]], temperature: float = 1.0,
                         entropy: bool = False, entropy_grad: bool = False,
-                        share_prefix: bool = True) -> CompletionLogprobs:
+                        share_prefix: bool = True, context: PromptContext | None = None) -> CompletionLogprobs:
     """Log-probs of each completion token under ``log_softmax(logits / temperature)``.
 
     Entropies (``entropy=True``) are computed without gradient unless ``entropy_grad`` (an entropy
-    bonus needs it). Differentiable under grad.
+    bonus needs it). Differentiable under grad; with a `context` (`prompt_context` of these prompts), only
+    through each prompt's last token and the completions, the rest of each prompt read from the context.
     """
     decoder, head = _decoder_and_head(model)
     device = next(model.parameters()).device
+    if context is not None:
+        states = _context_states(decoder, context, prompts, completions, device)
+        return _scored_positions(prompts, completions, temperature, device, head(states), entropy, entropy_grad)
     if not share_prefix:
         states = _plain_states(decoder, prompts, completions, device)
         return _scored_positions(prompts, completions, temperature, device, head(states), entropy, entropy_grad)
@@ -248,9 +350,11 @@ def split_rows(scored: CompletionLogprobs, n: int) -> tuple[CompletionLogprobs, 
 
 
 def sequence_logprobs(model, prompt_ids_list: list[list[int]], completion_ids_list: list[list[int]],
-                      temperature: float = 1.0, share_prefix: bool = True) -> list[torch.Tensor]:
+                      temperature: float = 1.0, share_prefix: bool = True,
+                      context: PromptContext | None = None) -> list[torch.Tensor]:
     """Per-token log-probs of each completion, one 1-D tensor per row (differentiable under grad)."""
     if not prompt_ids_list:
         return []
-    scored = completion_logprobs(model, prompt_ids_list, completion_ids_list, temperature, share_prefix=share_prefix)
+    scored = completion_logprobs(model, prompt_ids_list, completion_ids_list, temperature, share_prefix=share_prefix,
+                                 context=context)
     return [scored.logprobs[i, : len(c)] for i, c in enumerate(completion_ids_list)]

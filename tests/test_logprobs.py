@@ -83,3 +83,51 @@ def test_one_token_answers_to_one_prompt_equal_the_plain_pass():
         plain = completion_logprobs(model, prompts, answers, share_prefix=False)
     assert torch.allclose(shared.logprobs, plain.logprobs, atol=1e-5) and torch.equal(shared.mask, plain.mask)
     assert len(set(plain.logprobs[:, 0].tolist())) == 3
+
+
+def test_a_prompt_context_gives_the_same_logprobs_as_the_full_pass():
+    """`prompt_context` keeps each prompt but its last token; the pass on it scores the same tokens."""
+    from sparring.logprobs import prompt_context
+
+    model = _tiny(lora=True)
+    with torch.no_grad():
+        full = completion_logprobs(model, PROMPTS, COMPLETIONS, temperature=0.8)
+        for batch in (32, 3):  # one pass, or two of different widths joined
+            context = prompt_context(model, PROMPTS, batch=batch)
+            assert len(context.rows) == 4  # the distinct prompts
+            for rows in (range(6), [1, 2, 4], [3, 0]):  # a run of the context's rows, or rows picked out
+                prompts, completions = [PROMPTS[i] for i in rows], [COMPLETIONS[i] for i in rows]
+                on_context = completion_logprobs(model, prompts, completions, temperature=0.8, context=context)
+                width = on_context.mask.shape[1]
+                assert torch.equal(full.mask[list(rows), :width], on_context.mask)
+                assert torch.allclose(full.logprobs[list(rows), :width], on_context.logprobs, atol=1e-5)
+
+
+def test_a_prompt_context_differentiates_only_the_last_token_and_the_answers():
+    """With adapters only in the last layer's MLP, nothing the prompt's earlier tokens feed forward changes with
+    them, so the context pass's gradient is the full one; with adapters on the attention projections the
+    prompt's keys and values move too, and the context pass leaves that part out."""
+    from peft import LoraConfig, get_peft_model
+
+    from sparring.logprobs import prompt_context
+
+    def grads(targets, context: bool):
+        base, _ = tiny_model(seed=3)
+        last = base.config.num_hidden_layers - 1
+        torch.manual_seed(0)  # LoRA A's initial values
+        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=targets.format(last=last)))
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.05, generator=torch.Generator().manual_seed(len(name)))
+        kept = prompt_context(model, PROMPTS) if context else None
+        out = completion_logprobs(model, PROMPTS, COMPLETIONS, context=kept)
+        (out.logprobs * out.mask).sum().backward()
+        return [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    mlp_only = r".*layers\.{last}\.mlp\.up_proj"
+    for exact, truncated in zip(grads(mlp_only, False), grads(mlp_only, True)):
+        assert torch.allclose(exact, truncated, atol=1e-6) and float(exact.abs().max()) > 1e-4
+    attention = r".*\.(q_proj|v_proj)"
+    gaps = [float((a - b).abs().max()) for a, b in zip(grads(attention, False), grads(attention, True))]
+    assert max(gaps) > 1e-3

@@ -53,15 +53,17 @@ def encode_prompts(tokenizer: Any, texts: list[str]) -> list[list[int]]:
 
 
 def legal_answer_logprobs(model: Any, tokenizer: Any, template: str, observations: list[Observation],
-                          prompt_ids: list[list[int]], temperature: float = 1.0, share_prefix: bool = True
-                          ) -> list[list[tuple[list[int], torch.Tensor]]]:
+                          prompt_ids: list[list[int]], temperature: float = 1.0, share_prefix: bool = True,
+                          context: Any = None) -> list[list[tuple[list[int], torch.Tensor]]]:
     """For each observation, each legal move's answer tokens (`answer_ids`) and their per-token log-probs
-    under ``log_softmax(logits / temperature)``: one no-grad pass in eval mode (the policy as it samples)."""
+    under ``log_softmax(logits / temperature)``: one no-grad pass in eval mode (the policy as it samples), on
+    the prompts' `context` when given (`sparring.logprobs.prompt_context`)."""
     answers = [[answer_ids(tokenizer, template, obs.answer_format, move, obs.legal_moves) for move in obs.legal_moves]
                for obs in observations]
     rows = [(ids, answer) for ids, candidates in zip(prompt_ids, answers) for answer in candidates]
     with torch.no_grad(), eval_mode(model):
-        scores = sequence_logprobs(model, [p for p, _ in rows], [a for _, a in rows], temperature, share_prefix)
+        scores = sequence_logprobs(model, [p for p, _ in rows], [a for _, a in rows], temperature, share_prefix,
+                                   context)
     scored = iter(scores)
     return [[(answer, next(scored)) for answer in candidates] for candidates in answers]
 
@@ -150,10 +152,11 @@ class LMPlayer(Player):
         return [actions[k] for k in range(len(observations))]
 
     def _action(self, obs: Observation, text: str, prompt_ids: list[int], completion_ids: list[int],
-                logprobs: list[float], stop: str) -> Action:
+                logprobs: list[float], stop: str, **extra: Any) -> Action:
         self.tokens_generated += len(completion_ids)
         return Action(text, extra={"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": logprobs,
-                                   "num_tokens": len(completion_ids), "stop": stop, "legal_moves": list(obs.legal_moves)})
+                                   "num_tokens": len(completion_ids), "stop": stop, "legal_moves": list(obs.legal_moves),
+                                   **extra})
 
     def _write(self, observations: list[Observation], prompt_ids: list[list[int]]) -> list[Action]:
         """Free text from the generation engine, one reply per observation."""
@@ -180,7 +183,8 @@ class LMPlayer(Player):
             k = int(totals.argmax()) if self.greedy else int(torch.multinomial(torch.softmax(totals, 0), 1))
             answer, logps = candidates[k]
             actions.append(self._action(obs, format_answer(obs.legal_moves[k], obs.answer_format), ids, answer,
-                                        [float(x) for x in logps], "answer"))
+                                        [float(x) for x in logps], "answer",
+                                        legal_probs=[float(p) for p in torch.softmax(totals, 0)]))
         return actions
 
 

@@ -219,6 +219,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "grpo": grpo_advantages,
     "trr": trr_advantages,
     "exact": exact_advantages,
+    "sampled": exact_advantages,  # sampled action values, carried the same way
 }
 
 

@@ -15,6 +15,7 @@ from sparring.errors import SparringError
 from sparring.evaluation.action_values import action_values, decision_states
 from sparring.evaluation.exploitability import EXPLOITABILITY_GAMES, exploitability, lm_policy, match_at_state
 from sparring.games.base import MatchRules, Match
+from sparring.logprobs import PromptContext, joined_context
 from sparring.training.learner import LearnerSample
 
 
@@ -27,7 +28,8 @@ class ExactAdvantages:
     """The current policy's action values on each game of a step, and the advantages of a match's decisions
     (`seat_advantages`) or of every information state (`state_samples`, which needs ``keep=True``)."""
 
-    def __init__(self, player: Any, games: list[str], rules: MatchRules, keep: bool = False):
+    def __init__(self, player: Any, games: list[str], rules: MatchRules, keep: bool = False,
+                 keep_contexts: bool = False):
         self.rules = rules
         self.tables = {}
         for name in games:
@@ -37,6 +39,9 @@ class ExactAdvantages:
             policy = lm_policy(name, player, mode="likelihood", rules=rules)
             if keep:
                 policy.scorer.kept = {}
+            if keep_contexts:  # one scoring call: the prompts' keys and values in as few pieces as they fit
+                policy.scorer.contexts = []
+                policy.batch_size = 1 << 20
             policy.precompute()
             self.tables[name] = (policy, action_values(policy.game, policy))
 
@@ -66,8 +71,14 @@ class ExactAdvantages:
                     answer_probs=list(rows[0][1])))  # the same prompt: the same probabilities
         return samples
 
-    def seat_advantages(self, match: Match, seat: int) -> list[dict[str, float]]:
-        """For each decision of `seat` in `match`, in order: every legal move's ``Q(s, move) - V(s)``."""
+    def context(self, prompts: list[list[int]]) -> PromptContext:
+        """The keys and values the step's scoring passes ran these prompts' questions on (`state_samples`'
+        prompts; needs ``keep_contexts=True``), for a learner that does not differentiate through the prompt."""
+        return joined_context([c for policy, _ in self.tables.values() for c in policy.scorer.contexts], prompts)
+
+    def seat_advantages(self, match: Match, seat: int, turns: object = None) -> list[dict[str, float]]:
+        """For each decision of `seat` in `match`, in order: every legal move's ``Q(s, move) - V(s)`` (a poker
+        seat plays one trajectory: `turns` are all of its decisions)."""
         policy, values = self.tables[match.game.name]
         view = match.game.view
         out = []

@@ -25,7 +25,10 @@ from typing import Protocol
 
 import torch
 
-from sparring.logprobs import CompletionLogprobs, PassSize, answer_logprobs, answer_totals, completion_logprobs, split_rows
+from sparring.logprobs import (
+    CompletionLogprobs, PassSize, PromptContext, answer_logprobs, answer_totals, completion_logprobs, joined_context,
+    prompt_context, split_rows,
+)
 from sparring.training.metrics import Stopwatch
 from sparring.training.regularisers import coefficient
 
@@ -115,6 +118,7 @@ class Learner:
         self.updates = 0  # optimiser updates applied, for the warmup
         self.skipped_updates = 0
         self.watch = Stopwatch()  # seconds in forward passes, backward passes and optimiser updates
+        self.context: PromptContext | None = None  # algo.prompt_gradient=false: the step's prompts, run once
 
     def compute(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
@@ -192,7 +196,7 @@ class Learner:
             completions += s.legal_answers[:count]
         with self.watch("forward"), self.compute():
             scored = completion_logprobs(self.model, prompts, completions, self.temperature, entropy, entropy_grad,
-                                         share_prefix=self.algo.shared_prefix)
+                                         share_prefix=self.algo.shared_prefix, context=self.context)
         own, answers = split_rows(scored, len(chunk))
         return own, answer_totals(answers, counts) if with_answers else []
 
@@ -215,13 +219,22 @@ class Learner:
             return answer_logprobs(self.model, [s.prompt_ids for s in chunk], [s.legal_answers for s in chunk],
                                    self.temperature, share_prefix=self.algo.shared_prefix)
 
-    def step(self, samples: list[LearnerSample], step: int = 1, *, objective: Objective) -> dict[str, float]:
+    def step(self, samples: list[LearnerSample], step: int = 1, *, objective: Objective,
+             context: PromptContext | None = None) -> dict[str, float]:
         """`ppo_epochs` passes over `samples`, each one optimiser update per part `objective.parts` cuts them
-        into (learner step `step`, for schedules); return the objective's statistics and the engine's."""
+        into (learner step `step`, for schedules); return the objective's statistics and the engine's. Under
+        ``algo.prompt_gradient: false`` the updates run on the prompts' `context` (as a scoring pass under the
+        current weights left it), else on one computed here."""
         started = time.perf_counter()
         self.watch = Stopwatch()
         parts = objective.parts(self, samples)
         objective.prepare(self, [chunk for part in parts for chunk in part], step)
+        if not self.algo.prompt_gradient:  # after prepare: its passes run other weights (reference, magnet)
+            with self.watch("prompt_context"), self.compute():
+                # in micro-batch order, so each micro-batch's prompts are a run of the context's rows
+                ordered = [s.prompt_ids for part in parts for chunk in part for s in chunk]
+                self.context = (joined_context([context], ordered) if context is not None
+                                else prompt_context(self.model, ordered))
         updates: list[dict[str, float]] = []  # one per optimiser update: epoch by epoch, part by part
         for epoch, (first, part) in itertools.product(range(self.algo.ppo_epochs), _numbered(parts)):
             self.optimizer.zero_grad(set_to_none=True)
@@ -235,6 +248,7 @@ class Learner:
                     terms[key] = terms.get(key, 0.0) + value
             grad_norm, applied = self._update(loss_total, step)
             updates.append({"loss": loss_total, "grad_norm": grad_norm, **terms, "skipped": float(not applied)})
+        self.context = None
         stats = objective.statistics(updates, len(parts), samples)
         sequence_tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
         stats["learner_tokens_per_s"] = sequence_tokens * self.algo.ppo_epochs / (time.perf_counter() - started)

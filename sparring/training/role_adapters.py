@@ -29,8 +29,10 @@ class RoleLearners:
             self.learners[role] = Learner(model, *args, **kwargs)
         model.set_adapter(roles[0])
 
-    def step(self, samples: list[LearnerSample], step: int = 1, *, objective: Objective) -> dict[str, float]:
-        """One learner step per role with samples; statistics keyed `NAME/ROLE`."""
+    def step(self, samples: list[LearnerSample], step: int = 1, *, objective: Objective, context: Any = None
+             ) -> dict[str, float]:
+        """One learner step per role with samples; statistics keyed `NAME/ROLE` (each role runs its own prompt
+        context, under its own adapter)."""
         stats: dict[str, float] = {}
         for role, learner in self.learners.items():
             mine = [s for s in samples if s.role == role]

@@ -175,7 +175,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 pending = runner.submit(SelfPlay(cfg, policy, pool, curriculum, games, step + 1, fixed), trained=step - 1)
             # 3. Learner: updates toward the algorithm's objective (an empty batch skips them).
             with watch("learner"):
-                learned = (learner.step(batch.samples, step, objective=algorithm.objective()) if batch.samples
+                learned = (learner.step(batch.samples, step, objective=algorithm.objective(), context=batch.context)
+                       if batch.samples
                            else {"skipped": 1.0})
             with watch("weight_sync"):
                 policy.sync()

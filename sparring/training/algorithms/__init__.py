@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from sparring.config import PREFERENCE_LOSSES, Config
+from sparring.config import PREFERENCE_LOSSES, VALUE_ADVANTAGES, Config
 from sparring.training.algorithms.base import Algorithm, Batch, Context
 from sparring.training.algorithms.exact import Exact
 from sparring.training.algorithms.policy_gradient import PolicyGradient
 from sparring.training.algorithms.preference import Preference
+from sparring.training.algorithms.sampled import Sampled
 from sparring.training.algorithms.spear import Spear
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     "policy_gradient": PolicyGradient,
     "exact": Exact,
+    "sampled": Sampled,
     "preference": Preference,
     "spear": Spear,
 }
@@ -23,7 +25,7 @@ def algorithm_name(cfg: Config) -> str:
         return cfg.algo.algorithm
     if cfg.algo.loss in PREFERENCE_LOSSES:
         return "preference"
-    return "exact" if cfg.algo.advantage == "exact" else "policy_gradient"
+    return cfg.algo.advantage if cfg.algo.advantage in VALUE_ADVANTAGES else "policy_gradient"
 
 
 def algorithm_class(cfg: Config) -> type[Algorithm]:

@@ -25,6 +25,7 @@ class Batch:
     turns: int  # LM turns recorded for training, before any were dropped
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # the algorithm's own work, for the step's profile
+    context: Any = None  # the samples' prompts as already run (`sparring.logprobs.PromptContext`), or None
 
 
 @dataclass

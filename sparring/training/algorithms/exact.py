@@ -29,16 +29,16 @@ class Exact(PolicyGradient):
         algo = cfg.algo
         if algo.exact_states == "all" and algo.loss not in STATE_LOSSES:
             raise ConfigError("algo.exact_states=all trains on every information state's legal answers: it needs "
-                              "algo.advantage=exact and algo.loss=all_actions or mmd")
+                              "algo.advantage=exact or sampled and algo.loss=all_actions or mmd")
         if algo.loss == "mmd" and (algo.exact_states != "all" or algo.magnet != "uniform" or algo.mmd_step <= 0):
             raise ConfigError("algo.loss=mmd steps from the policy at every information state toward a uniform magnet: "
                               "it needs algo.exact_states=all, algo.magnet=uniform and algo.mmd_step > 0")
         if algo.loss == "all_actions" and (algo.kl_coef or algo.entropy_coef):
-            raise ConfigError("algo.loss=all_actions weighs every legal move by its exact advantage: it needs "
-                              "algo.advantage=exact, and takes no kl_coef or entropy_coef (regularise with algo.magnet)")
+            raise ConfigError("algo.loss=all_actions weighs every legal move by its advantage: it needs "
+                              "algo.advantage=exact or sampled, and takes no kl_coef or entropy_coef (regularise with algo.magnet)")
         if (cfg.rollout.moves != "legal" or cfg.rollout.opponent != "self" or cfg.pool.rule != "latest"
                 or cfg.ray.mode == "async"):
-            raise ConfigError("algo.advantage=exact values every seat playing the current policy on its legal moves: "
+            raise ConfigError(f"algo.advantage={algo.advantage} values every seat playing the current policy on its legal moves: "
                               "it needs rollout.moves=legal, rollout.opponent=self, pool.rule=latest and ray.mode=sync")
 
     table: ExactAdvantages | None = None
@@ -49,12 +49,15 @@ class Exact(PolicyGradient):
     def samples(self, played: list[PlayedMatch], step: int) -> Batch:
         started = time.perf_counter()
         cfg = self.context.cfg
-        self.table = ExactAdvantages(self.context.policy, list(self.context.games), match_rules(cfg),
-                                     keep=cfg.algo.exact_states == "all")
+        full_width = cfg.algo.exact_states == "all"
+        self.table = ExactAdvantages(self.context.policy, list(self.context.games), match_rules(cfg), keep=full_width,
+                                     keep_contexts=full_width and not cfg.algo.prompt_gradient)
         seconds = time.perf_counter() - started
         batch = super().samples(played, step)
         if cfg.algo.exact_states == "all":  # full width: every information state, not the played ones
             batch.samples = self.table.state_samples()
+            if not cfg.algo.prompt_gradient:  # the scoring pass's keys and values: the learner's context
+                batch.context = self.table.context([s.prompt_ids for s in batch.samples])
         batch.seconds["action_values"] = seconds
         return batch
 

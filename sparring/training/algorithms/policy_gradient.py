@@ -48,7 +48,8 @@ def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[i
     With ``answers(answer_format, move, legal_moves) -> token ids`` each learner sample also carries the tokens
     of every legal move's answer at its turn (what the magnet KL compares). ``keep(turn)`` false
     leaves a turn out (turn phases: only the current phase's turns train). With `values` (exact action
-    values, `sparring.training.exact.ExactAdvantages`), each sample carries its exact advantage, and every
+    values, `sparring.training.exact.ExactAdvantages`, or sampled ones, `sparring.training.sampled.SampledValues`),
+    each sample carries its advantage, and every
     legal answer's (``answer_advantages``).
     """
     samples, tokens = [], {}
@@ -58,7 +59,7 @@ def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[i
             for j, (scored, ret) in enumerate(pm.match.scored_turns(seat)):
                 role = pm.match.trajectory_role(seat, scored)
                 match_id = ids.setdefault((index, seat, j), len(ids))  # seats may share a role (spy: civilians)
-                seat_values = values.seat_advantages(pm.match, seat) if values else [{}] * len(scored)
+                seat_values = values.seat_advantages(pm.match, seat, scored) if values else [{}] * len(scored)
                 if len(seat_values) != len(scored):
                     raise SparringError(f"algo.advantage=exact: seat {seat} of a {pm.spec.game.name} match made "
                                         f"{len(seat_values)} decisions but played {len(scored)} turns")
@@ -90,7 +91,7 @@ def score_samples(algo: Any, samples: list[TurnSample], baselines: RAEBaselines,
     dropping those turns would leave nothing to pull it back toward the magnet.
     """
     options = {"rae": {"baseline": algo.rae_baseline}, "grpo": {"scale": algo.grpo_scale},
-               "mars": {}, "trr": {}, "exact": {}}[algo.advantage]
+               "mars": {}, "trr": {}, "exact": {}, "sampled": {}}[algo.advantage]
     scored = estimate_advantages(algo.advantage, samples, baselines, **options)
     # Arms are seats; a game that deals roles per match (spy) keys samples by role, which maps to no
     # one seat: its arms keep their values (SEC then draws them uniformly).
@@ -121,9 +122,9 @@ class PolicyGradient(Algorithm):
     @classmethod
     def check(cls, cfg: Config, games: dict[str, LanguageGame]) -> None:
         algo = cfg.algo
-        if algo.advantage == "exact" or algo.loss in STATE_LOSSES or algo.exact_states == "all":
-            raise ConfigError(f"algo.loss={algo.loss} and algo.exact_states={algo.exact_states} read exact action "
-                              "values: that needs algo.advantage=exact (the exact algorithm)")
+        if algo.advantage in VALUE_ADVANTAGES or algo.loss in STATE_LOSSES or algo.exact_states == "all":
+            raise ConfigError(f"algo.loss={algo.loss} and algo.exact_states={algo.exact_states} read action values: "
+                              "that needs algo.advantage=exact or sampled (the exact or sampled algorithm)")
         if algo.loss in PREFERENCE_LOSSES:
             raise ConfigError(f"algo.loss={algo.loss} ranks the answers of one prompt: it needs the preference algorithm")
         if PreferenceGame.name in games and cfg.preference.opponent == "data":
