@@ -44,8 +44,8 @@ def main() -> None:
     print(f"{'part (s)':<24}" + "".join(f"{name:>10}" for name in rows))
     for part in ("step", *PARTS):
         print(f"{part:<24}" + "".join(f"{row.get(f'time/{part}', 0.0):>10.1f}" for row in rows.values()))
-    print(f"{"fit: first/last epoch":<24}" + "".join(f"{row["first_epoch_loss"]:>5.3f}/{row["last_epoch_loss"]:<5.3f}"
-                                                       for row in rows.values()))
+    fits = "".join(f"{row['first_epoch_loss']:>5.3f}/{row['last_epoch_loss']:<5.3f}" for row in rows.values())
+    print(f"{'fit: first/last epoch':<24}{fits}")
     before, after = rows["before"]["time/step"], rows["after"]["time/step"]
     print(f"step time after / before: {after / before:.3f}  ({before / after:.2f}x faster)")
 

@@ -61,11 +61,11 @@ def starting_table(engine: pyspiel.Game, player: str | None) -> policy_lib.Tabul
 
 
 def run(engine: pyspiel.Game, start: policy_lib.TabularPolicy, eta: float, steps: int, coef: float,
-        reach_weighted: bool) -> list[tuple[int, float, float]]:
+        reach_weighted: bool, power: float = 0.5) -> list[tuple[int, float, float]]:
     policy = start.__copy__()
     shown = []
     for step in range(1, steps + 1):
-        magnet = coef / np.sqrt(step)
+        magnet = coef * step ** -power
         values = action_values(engine, policy)
         reach = reaches(engine, policy) if reach_weighted else None
         most = max(reach.values()) if reach else 1.0
@@ -80,7 +80,7 @@ def run(engine: pyspiel.Game, start: policy_lib.TabularPolicy, eta: float, steps
             logits = (np.log(probs) + size * qs) / (1 + size * magnet)
             new = np.exp(logits - logits.max())
             row[actions] = new / new.sum()
-        if step in (1, 2, 3, 4, 5, 10, 20, 30, 40, steps):
+        if step in (1, 2, 3, 4, 5, 10, 20, 30, 40, 60, 80, steps):
             shown.append((step, exploitability(engine, policy), float(np.mean(gains))))
     return shown
 
@@ -90,7 +90,8 @@ def main() -> None:
     parser.add_argument("game", choices=["kuhn_poker", "leduc_poker"])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--eta", type=float, nargs="+", default=[0.3])
-    parser.add_argument("--coef", type=float, default=2.0, help="the magnet coefficient at step 1 (then / sqrt(step))")
+    parser.add_argument("--coef", type=float, default=2.0, help="the magnet coefficient at step 1 (then * step ** -power)")
+    parser.add_argument("--power", type=float, default=0.5, help="the magnet coefficient's anneal_power (0.5: / sqrt(step))")
     parser.add_argument("--reach-weighted", action="store_true")
     parser.add_argument("--start", default=None, help="a language-model player whose policy the table starts from, e.g. lm:default (default: uniform)")
     args = parser.parse_args()
@@ -102,7 +103,7 @@ def main() -> None:
     if args.start:
         print(f"start: {args.start}, exploitability {exploitability(engine, start):.3f}")
     for eta in args.eta:
-        shown = run(engine, start, eta, args.steps, args.coef, args.reach_weighted)
+        shown = run(engine, start, eta, args.steps, args.coef, args.reach_weighted, args.power)
         # the exploitability is that of the policy after the step; the gain, of the policy the step started from
         print(f"eta {eta:g}: " + ", ".join(f"step {s}: {e:.3f} (gain before {g:.3f})" for s, e, g in shown))
 

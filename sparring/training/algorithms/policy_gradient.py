@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import torch
 
-from sparring.config import PREFERENCE_LOSSES, STATE_LOSSES, Config, ConfigError
+from sparring.config import PREFERENCE_LOSSES, STATE_LOSSES, VALUE_ADVANTAGES, Config, ConfigError
 from sparring.errors import SparringError
 from sparring.games import LanguageGame
 from sparring.games.base import Turn
@@ -80,6 +80,13 @@ def turn_samples(played: list[PlayedMatch], answers: Callable[[str, str], list[i
                         turn.extra["prompt_ids"], turn.extra["completion_ids"], turn.extra["logprobs"], 0.0, legal,
                         answer_advantages=[value[m] for m in turn.extra["legal_moves"]] if value else [], role=role)
     return samples, tokens
+
+
+def answer_tokens(tokenizer: Any, template: str) -> Callable[[str, str, list[str]], list[int]]:
+    """`answer_ids` for this tokenizer and template, each (format, move, legal moves) tokenised once: a step of
+    4096 matches asks for the same few answers thousands of times."""
+    ids = cache(partial(answer_ids, tokenizer, template))
+    return lambda answer_format, move, moves: ids(answer_format, move, tuple(moves))
 
 
 def score_samples(algo: Any, samples: list[TurnSample], baselines: RAEBaselines, curriculum: Curriculum
@@ -140,7 +147,7 @@ class PolicyGradient(Algorithm):
         model, tokenizer = context.policy.model, context.policy.tokenizer
         self.magnet = MovingMagnet(cfg.algo.magnet, model, cfg.algo.magnet_ema_decay, cfg.algo.magnet_lag) \
             if cfg.algo.magnet in MOVING_MAGNETS else None
-        self.answers = partial(answer_ids, tokenizer, cfg.games.template) \
+        self.answers = answer_tokens(tokenizer, cfg.games.template) \
             if cfg.algo.reads_legal_answers or cfg.rollout.moves == "legal" else None
 
     def values(self) -> Any:
