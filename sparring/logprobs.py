@@ -219,12 +219,14 @@ def prompt_context(model, prompts: list[list[int]], batch: int = 32) -> PromptCo
     heads = [list(p[:-1]) for p in distinct]
     parts = [_context_part(decoder, heads[i:i + batch], device) for i in range(0, len(heads), batch)]
     return joined_context([PromptContext({p: k for k, p in enumerate(distinct[i * batch:(i + 1) * batch])}, kv, mask)
-                           for i, (kv, mask) in enumerate(parts)])
+                           for i, (kv, mask) in enumerate(parts)], release=True)
 
 
-def joined_context(contexts: list[PromptContext], prompts: list[list[int]] | None = None) -> PromptContext:
+def joined_context(contexts: list[PromptContext], prompts: list[list[int]] | None = None,
+                   release: bool = False) -> PromptContext:
     """One context of the given prompts' rows (default: every row of each context, in order), gathered from
-    `contexts` and right-padded to one width."""
+    `contexts` and right-padded to one width. With `release` each source layer is let go once gathered (the
+    sources are spent), so the copy never holds two whole contexts at once."""
     where = {p: (c, row) for c, context in enumerate(contexts) for p, row in context.rows.items()}
     order = list(dict.fromkeys(tuple(p) for p in prompts)) if prompts is not None else list(where)
     width = max(context.mask.shape[1] for context in contexts)
@@ -237,8 +239,12 @@ def joined_context(contexts: list[PromptContext], prompts: list[list[int]] | Non
         out = torch.cat(pieces)
         return out if final == list(range(len(final))) else out[final]
 
-    layers = [(gather([c.keys_values[i][0] for c in contexts]), gather([c.keys_values[i][1] for c in contexts]))
-              for i in range(len(contexts[0].keys_values))]
+    layers = []
+    for i in range(len(contexts[0].keys_values)):
+        layers.append((gather([c.keys_values[i][0] for c in contexts]), gather([c.keys_values[i][1] for c in contexts])))
+        if release:
+            for c in contexts:
+                c.keys_values[i] = None
     masks = [torch.nn.functional.pad(c.mask[rows], (0, width - c.mask.shape[1])) for c, rows in zip(contexts, picks) if rows]
     mask = torch.cat(masks)
     return PromptContext({p: k for k, p in enumerate(order)}, layers, mask if final == list(range(len(final))) else mask[final])

@@ -87,7 +87,7 @@ def test_one_token_answers_to_one_prompt_equal_the_plain_pass():
 
 def test_a_prompt_context_gives_the_same_logprobs_as_the_full_pass():
     """`prompt_context` keeps each prompt but its last token; the pass on it scores the same tokens."""
-    from sparring.logprobs import prompt_context
+    from sparring.logprobs import joined_context, prompt_context
 
     model = _tiny(lora=True)
     with torch.no_grad():
@@ -95,6 +95,10 @@ def test_a_prompt_context_gives_the_same_logprobs_as_the_full_pass():
         for batch in (32, 3):  # one pass, or two of different widths joined
             context = prompt_context(model, PROMPTS, batch=batch)
             assert len(context.rows) == 4  # the distinct prompts
+            spent = prompt_context(model, PROMPTS, batch=batch)
+            moved = joined_context([spent], [PROMPTS[3], PROMPTS[0]], release=True)
+            assert all(layer is None for layer in spent.keys_values)  # the source's layers were let go
+            assert torch.equal(moved.keys_values[0][0][1], context.keys_values[0][0][0])
             for rows in (range(6), [1, 2, 4], [3, 0]):  # a run of the context's rows, or rows picked out
                 prompts, completions = [PROMPTS[i] for i in rows], [COMPLETIONS[i] for i in rows]
                 on_context = completion_logprobs(model, prompts, completions, temperature=0.8, context=context)

@@ -71,10 +71,15 @@ class ExactAdvantages:
                     answer_probs=list(rows[0][1])))  # the same prompt: the same probabilities
         return samples
 
-    def context(self, prompts: list[list[int]]) -> PromptContext:
+    def take_context(self, prompts: list[list[int]]) -> PromptContext:
         """The keys and values the step's scoring passes ran these prompts' questions on (`state_samples`'
-        prompts; needs ``keep_contexts=True``), for a learner that does not differentiate through the prompt."""
-        return joined_context([c for policy, _ in self.tables.values() for c in policy.scorer.contexts], prompts)
+        prompts; needs ``keep_contexts=True``), for a learner that does not differentiate through the prompt;
+        the table lets its own copies go (on Leduc they hold gigabytes)."""
+        scorers = [policy.scorer for policy, _ in self.tables.values()]
+        joined = joined_context([c for scorer in scorers for c in scorer.contexts], prompts, release=True)
+        for scorer in scorers:
+            scorer.contexts = []
+        return joined
 
     def seat_advantages(self, match: Match, seat: int, turns: object = None) -> list[dict[str, float]]:
         """For each decision of `seat` in `match`, in order: every legal move's ``Q(s, move) - V(s)`` (a poker

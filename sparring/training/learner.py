@@ -233,7 +233,7 @@ class Learner:
             with self.watch("prompt_context"), self.compute():
                 # in micro-batch order, so each micro-batch's prompts are a run of the context's rows
                 ordered = [s.prompt_ids for part in parts for chunk in part for s in chunk]
-                self.context = (joined_context([context], ordered) if context is not None
+                self.context = (joined_context([context], ordered, release=True) if context is not None
                                 else prompt_context(self.model, ordered))
         updates: list[dict[str, float]] = []  # one per optimiser update: epoch by epoch, part by part
         for epoch, (first, part) in itertools.product(range(self.algo.ppo_epochs), _numbered(parts)):

@@ -57,7 +57,7 @@ class Exact(PolicyGradient):
         if cfg.algo.exact_states == "all":  # full width: every information state, not the played ones
             batch.samples = self.table.state_samples()
             if not cfg.algo.prompt_gradient:  # the scoring pass's keys and values: the learner's context
-                batch.context = self.table.context([s.prompt_ids for s in batch.samples])
+                batch.context = self.table.take_context([s.prompt_ids for s in batch.samples])
         batch.seconds["action_values"] = seconds
         return batch
 
