@@ -179,7 +179,7 @@ def test_grpo_requires_group():
 
 
 def test_estimate_advantages_dispatches_by_name():
-    assert set(ESTIMATORS) == {"rae", "mars", "grpo", "trr", "exact"}
+    assert set(ESTIMATORS) == {"rae", "mars", "grpo", "trr", "exact", "sampled"}
     state = RAEBaselines()
     out = estimate_advantages("rae", seat(0, "player_0", 1.0) + seat(1, "player_0", 1.0), state)
     assert [s.advantage for s in out] == pytest.approx([1.0, 0.95])
