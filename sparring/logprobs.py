@@ -156,19 +156,7 @@ def _shared_states(decoder, prompts, completions, device) -> torch.Tensor:
     distinct prompt's own tail once on top of it, then each row's completion on its prompt's cache."""
     distinct: dict[tuple[int, ...], int] = {}
     of_row = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
-    unique = [list(p) for p in distinct]
-    prefix = shared_prefix_length(unique)
-    tails = [p[prefix:] for p in unique]
-    tail_ids, tail_mask = _padded(tails, device)
-    u = len(unique)
-    inputs = {"input_ids": tail_ids, "use_cache": True,
-              "position_ids": (prefix + torch.arange(tail_ids.shape[1], device=device)).expand(u, -1)}
-    seen = tail_mask
-    if prefix:
-        first = decoder(input_ids=torch.tensor([unique[0][:prefix]], device=device), use_cache=True)
-        inputs["past_key_values"] = _cache(first.past_key_values, u)
-        seen = torch.cat([torch.ones(u, prefix, dtype=tail_mask.dtype, device=device), tail_mask], dim=1)
-    out = decoder(attention_mask=seen, **inputs)
+    out, seen, tails = _prefix_tree(decoder, [list(p) for p in distinct], device)
     # The first completion token is predicted by the last state of its prompt's tail.
     firsts = [(of_row[i], len(tails[of_row[i]]) - 1) for i, c in enumerate(completions) if c]
     first_states = out.last_hidden_state[_index([r for r, _ in firsts], device), _index([k for _, k in firsts], device)]
@@ -177,7 +165,7 @@ def _shared_states(decoder, prompts, completions, device) -> torch.Tensor:
         return first_states
     rows = _index(of_row, device)
     fed_ids, fed_mask = _padded(fed, device)
-    starts = torch.tensor([prefix + len(tails[of_row[i]]) for i in range(len(prompts))], device=device)
+    starts = torch.tensor([len(p) for p in prompts], device=device)  # prefix + tail: each row's whole prompt
     later = decoder(input_ids=fed_ids, past_key_values=_cache(out.past_key_values, rows), use_cache=True,
                     attention_mask=torch.cat([seen.index_select(0, rows), fed_mask], dim=1),
                     position_ids=starts[:, None] + torch.arange(fed_ids.shape[1], device=device)).last_hidden_state
@@ -231,13 +219,14 @@ def joined_context(contexts: list[PromptContext], prompts: list[list[int]] | Non
     order = list(dict.fromkeys(tuple(p) for p in prompts)) if prompts is not None else list(where)
     width = max(context.mask.shape[1] for context in contexts)
     picks = [[where[p][1] for p in order if where[p][0] == c] for c in range(len(contexts))]
-    placed = [p for c in range(len(contexts)) for p in order if where[p][0] == c]
-    final = [placed.index(p) for p in order]  # each prompt's row in the gathered tensors, in `order`
+    placed = {p: k for k, p in enumerate(p for c in range(len(contexts)) for p in order if where[p][0] == c)}
+    final = [placed[p] for p in order]  # each prompt's row in the gathered tensors, in `order`
+    in_order = final == list(range(len(final)))
 
     def gather(tensors: list[torch.Tensor]) -> torch.Tensor:
         pieces = [torch.nn.functional.pad(t[rows], (0, 0, 0, width - t.shape[2])) for t, rows in zip(tensors, picks) if rows]
         out = torch.cat(pieces)
-        return out if final == list(range(len(final))) else out[final]
+        return out if in_order else out[final]
 
     layers = []
     for i in range(len(contexts[0].keys_values)):
@@ -247,31 +236,38 @@ def joined_context(contexts: list[PromptContext], prompts: list[list[int]] | Non
                 c.keys_values[i] = None
     masks = [torch.nn.functional.pad(c.mask[rows], (0, width - c.mask.shape[1])) for c, rows in zip(contexts, picks) if rows]
     mask = torch.cat(masks)
-    return PromptContext({p: k for k, p in enumerate(order)}, layers, mask if final == list(range(len(final))) else mask[final])
+    return PromptContext({p: k for k, p in enumerate(order)}, layers, mask if in_order else mask[final])
 
 
 def _context_part(decoder, heads: list[list[int]], device) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
     """Keys and values (per layer) and mask of these token rows, no gradient."""
-    prefix = shared_prefix_length(heads) if len(heads) > 1 else len(heads[0]) - 1
-    tail_ids, tail_mask = _padded([h[prefix:] for h in heads], device)
-    u = len(heads)
+    with torch.no_grad():
+        out, mask, _ = _prefix_tree(decoder, heads, device)
+    return [(layer.keys, layer.values) for layer in out.past_key_values.layers], mask
+
+
+def _prefix_tree(decoder, unique: list[list[int]], device):
+    """Distinct token rows as a tree: their common prefix once (batch 1), then each row's own tail on its cache.
+    Returns the tails' pass (states and cache), its attention mask over prefix + tail, and the tails."""
+    prefix = shared_prefix_length(unique) if len(unique) > 1 else len(unique[0]) - 1
+    tails = [p[prefix:] for p in unique]
+    tail_ids, tail_mask = _padded(tails, device)
+    u = len(unique)
     inputs = {"input_ids": tail_ids, "use_cache": True,
               "position_ids": (prefix + torch.arange(tail_ids.shape[1], device=device)).expand(u, -1)}
-    mask = tail_mask
-    with torch.no_grad():
-        if prefix:
-            first = decoder(input_ids=torch.tensor([heads[0][:prefix]], device=device), use_cache=True)
-            inputs["past_key_values"] = _cache(first.past_key_values, u)
-            mask = torch.cat([torch.ones(u, prefix, dtype=tail_mask.dtype, device=device), tail_mask], dim=1)
-        past = decoder(attention_mask=mask, **inputs).past_key_values
-    return [(layer.keys, layer.values) for layer in past.layers], mask
+    seen = tail_mask
+    if prefix:
+        first = decoder(input_ids=torch.tensor([unique[0][:prefix]], device=device), use_cache=True)
+        inputs["past_key_values"] = _cache(first.past_key_values, u)
+        seen = torch.cat([torch.ones(u, prefix, dtype=tail_mask.dtype, device=device), tail_mask], dim=1)
+    return decoder(attention_mask=seen, **inputs), seen, tails
 
 
 def _context_states(decoder, context: PromptContext, prompts, completions, device) -> torch.Tensor:
     """The states that predict the completion tokens, from each prompt's last token and its completion run on
     `context` (the prompts' other positions, no gradient through them): one pass, each distinct prompt's row."""
     of_row = [context.rows[tuple(p)] for p in prompts]
-    lasts: dict[int, list[int]] = {}  # a context row's fed tokens: its last prompt token, then one completion
+    lasts: dict[tuple, tuple] = {}  # (context row, fed tokens: its last prompt token, then a completion) -> fed row
     fed_row: list[int] = []  # the fed row each input row reads
     for row, p, c in zip(of_row, prompts, completions):
         tokens = [p[-1]] + list(c[:-1])
