@@ -499,6 +499,22 @@ class SpearConfig:
 
 
 @dataclass
+class WarmStartConfig:
+    """A supervised start (SPC's critic, R-Zero's solver): the first steps train on the games' labelled turns, each
+    role's turn with the answer the game's rule says is right, instead of on the step's matches (which are still
+    played and logged). Under rollout.moves=legal the loss is the cross-entropy over the legal answers."""
+
+    steps: int = option(0, "Learner steps, from the first, that train on labelled turns; 0 = off.")
+    items: int = option(64, "Labelled turns per warm-start step, drawn from the training items (never the held-out ones).")
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ConfigError(f"warm_start.steps must be at least 0, got {self.steps}")
+        if self.items < 1:
+            raise ConfigError(f"warm_start.items must be at least 1, got {self.items}")
+
+
+@dataclass
 class Config:
     """A whole sparring run."""
 
@@ -517,6 +533,7 @@ class Config:
     ray: RayConfig = option(RayConfig(), RayConfig.__doc__)
     api: ApiConfig = option(ApiConfig(), ApiConfig.__doc__)
     spear: SpearConfig = option(SpearConfig(), SpearConfig.__doc__)
+    warm_start: WarmStartConfig = option(WarmStartConfig(), WarmStartConfig.__doc__)
 
     def __post_init__(self) -> None:
         """Checks that span sections: settings that each look fine but together train on nothing."""

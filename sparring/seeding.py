@@ -22,6 +22,7 @@ STREAMS: dict[str, tuple[int, int]] = {
     "sampling": (6, 2),  # torch's RNG (LM sampling) while a step's shard is played: (step, shard)
     "shard_players": (7, 3),  # fixed players' own randomness in a step's shard: (step, shard, player group)
     "seating": (8, 1),  # the seat draw of a league round on a game of more than two seats: (round,)
+    "labelled": (9, 2),  # the k-th labelled turn of a warm-start step: (step, k)
 }
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from sparring.evaluation.stats import wilson_interval
 from sparring.games.answer import format_answer
 from sparring.games.base import EVALUATION_RULES, MatchRules, Observation
-from sparring.games.sneaky_critic import EVAL_SEED, SneakyCriticGame, critic_metrics
+from sparring.games.sneaky_critic import EVAL_SEED, SneakyCriticGame, critic_metrics, planted_error
 from sparring.players.base import Action, Player
 from sparring.players.rollout import MatchSpec, Rollout
 
@@ -35,12 +35,8 @@ class Planter(Player):
 
     def act_batch(self, observations: list[Observation]) -> list[Action]:
         actions = []
-        for obs in observations:
-            gold = obs.match.gold
-            step = int(self.rng.integers(len(gold)))
-            delta = int(self.rng.integers(1, 11)) * (1 if self.rng.random() < 0.5 else -1)
-            actions.append(Action(format_answer(f"{step + 1}: {gold[step].result + delta}", obs.answer_format)))
-        return actions
+        return [Action(format_answer("{}: {}".format(*planted_error(obs.match.gold, self.rng)), obs.answer_format))
+                for obs in observations]
 
 
 def evaluate_critic(critic: Player, items: int = 200, seed: int = 0, rules: MatchRules = EVALUATION_RULES,

@@ -80,6 +80,7 @@ class LanguageGame(ABC):
     is_task: bool = False  # a one-seat task (answer a question) rather than a game against others
     cooperative: bool = False  # every seat shares one return (Hanabi): one team, scored, not ranked
     turn_cap: int | None = None  # set: the game's own bound on its length replaces rules.max_turns
+    labelled_roles: tuple[str, ...] = ()  # roles whose turns `labelled_turn` gives with their right answer
 
     @property
     def num_seats(self) -> int:
@@ -101,6 +102,11 @@ class LanguageGame(ABC):
         """The game object one run uses: this one when stateless; a stateful game returns a fresh
         copy configured from `options` (any object with the fields it reads)."""
         return self
+
+    def labelled_turn(self, seed: int, rules: MatchRules = TRAINING_RULES) -> tuple[Observation, str]:
+        """A turn of one of `labelled_roles`, drawn from `seed` among the training items, and the move the game's
+        rule says is right there: a warm start's supervised data (`training.algorithms.warm_start`)."""
+        raise SparringError(f"{self.name} has no labelled turns (only games with labelled_roles do)")
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint must keep of this game's state across matches."""

@@ -16,10 +16,15 @@ A match is one of two kinds, drawn from its seed (`SneakyCriticGame.gold_share` 
   result replaced and every later step carried on from the wrong value (an error that propagates,
   as a real one does). Then the critic sees that solution.
 
-The critic answers ``\\boxed{N}`` (the first wrong step) or ``\\boxed{correct}``. Referee (invalid
+The critic answers ``\\boxed{N}`` (the first wrong step) or ``\\boxed{correct}``: a closed set, which
+`legal_moves` lists, so under ``rollout.moves: legal`` the critic chooses among them by its own
+probabilities (it cannot miss the format) while the sneaky seat still writes. Referee (invalid
 moves, refereed by the match rules): a sneaky answer that names no step in range, keeps the gold
 value (unchanged) or is not an integer is a format loss; a critic answer that is neither a step in
 range nor ``correct``, or a text with two different answers, likewise.
+
+Labelled turns (`SneakyCriticGame.labelled_turn`, a warm start's data): the critic's turn of a training
+match, gold or carrying a `planted_error`, with the rule's first wrong step as its label.
 
 The judge (`FirstErrorJudge` by default) reads the solution the critic saw,
 recomputes every step's arithmetic and finds the first wrong step itself; the critic is right when
@@ -40,7 +45,7 @@ from typing import Any, Sequence
 
 from sparring.errors import SparringError
 from sparring.games.answer import ANSWER_FORMATS, format_answer, single_answer
-from sparring.games.base import TRAINING_RULES, Match, MatchRules
+from sparring.games.base import TRAINING_RULES, Match, MatchRules, Observation
 from sparring.games.judged import JudgedGame, JudgedMatch, judge_record
 from sparring.judges.protocol import MatchJudge, Verdict
 
@@ -102,6 +107,13 @@ def arithmetic_datasets(tasks: Sequence[str], dataset_seed: int) -> dict[str, An
     return {t: reasoning_gym.create_dataset(t, seed=dataset_seed + k, size=SIZE, **TASKS[t]) for k, t in enumerate(tasks)}
 
 
+def planted_error(gold: Sequence[Step], rng: Any) -> tuple[int, int]:
+    """A fixed planter's error: a step drawn at random (1-based), its result moved by 1 to 10 either way."""
+    step = int(rng.integers(len(gold)))
+    delta = int(rng.integers(1, 11)) * (1 if rng.random() < 0.5 else -1)
+    return step + 1, gold[step].result + delta
+
+
 def render(steps: Sequence[Step]) -> str:
     return "\n".join([*(s.text(k) for k, s in enumerate(steps, 1)), f"Answer: {steps[-1].result}"])
 
@@ -142,6 +154,7 @@ class SneakyCriticGame(JudgedGame):
     name = "sneaky_critic"
     description = "SPC: a sneaky seat plants one wrong step in an arithmetic solution, a critic finds it"
     roles = ("sneaky", "critic")
+    labelled_roles = ("critic",)
     rules_text = ("A solution to an arithmetic problem is shown step by step. The sneaky player may change one "
                   "step's result so that the critic misses it; the critic names the first wrong step, or says "
                   "the solution is correct.")
@@ -175,6 +188,16 @@ class SneakyCriticGame(JudgedGame):
         if rules.answer_format not in ANSWER_FORMATS:
             raise SparringError(f"unknown answer format {rules.answer_format!r}")
         return SneakyCriticMatch(self, seed, rules)
+
+    def labelled_turn(self, seed: int, rules: MatchRules = TRAINING_RULES) -> tuple[Observation, str]:
+        """The critic's turn of match `seed`: its solution gold, or carrying a `planted_error` (drawn from the
+        match's own RNG); the label is the rule's answer, the first wrong step or ``correct``."""
+        match = self.new_match(seed, rules)
+        if not match.is_gold:
+            step, value = planted_error(match.gold, match.rng)
+            match.submit(format_answer(f"{step}: {value}", rules.answer_format))
+        label = first_wrong_step(match.shown_text())
+        return match.observe(), CORRECT if label is None else str(label)
 
     def step_metrics(self, matches: list[Match]) -> dict[str, float]:
         return critic_metrics([m for m in matches if isinstance(m, SneakyCriticMatch)])
@@ -227,6 +250,12 @@ class SneakyCriticMatch(JudgedMatch):
         if self.verdict is not None:
             return None
         return 1 if self.shown is not None else 0
+
+    def legal_moves(self) -> list[str]:
+        """The critic's closed set of answers (each step, then ``correct``); the sneaky seat's plant is open."""
+        if self._engine_seat() != 1:
+            return []
+        return [*(str(k) for k in range(1, len(self.shown) + 1)), CORRECT]
 
     def parse(self, text: str) -> str | None:
         answer = single_answer(text, self.rules.answer_format)

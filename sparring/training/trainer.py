@@ -45,7 +45,7 @@ from sparring.players.lm import LMPlayer
 from sparring.players.rollout import PlayedMatch
 from sparring.progress import progress_bar
 from sparring.training.adapters import AVERAGE_ADAPTER, remove_slots
-from sparring.training.algorithms import Context, algorithm_class
+from sparring.training.algorithms import Context, WarmStart, algorithm_class
 from sparring.training.curriculum import Curriculum, game_arms
 from sparring.training.learner import Learner
 from sparring.training.metrics import MetricsLog, Stopwatch
@@ -96,6 +96,7 @@ def check_games(cfg: Config, games: dict[str, LanguageGame]) -> None:
     """Settings a game cannot support, as one-line errors before any model is loaded: the algorithm's, then
     the evaluations' and the fixed players'."""
     algorithm_class(cfg).check(cfg, games)
+    WarmStart.check(cfg, games)
     if cfg.preference.gap_every and PreferenceGame.name not in games:
         raise SparringError(f"preference.gap_every measures the {PreferenceGame.name} game: add it to games.names")
     if cfg.trainer.exploitability_every and not any(name in EXPLOITABILITY_GAMES for name in games):
@@ -116,13 +117,14 @@ def build_learner(cfg: Config, model: Any, roles: list[str]) -> Learner | RoleLe
 
 def build_parts(cfg: Config, games: dict[str, LanguageGame], policy: LMPlayer) -> Parts:
     """The run's stateful parts, each from its config section (None when off); the algorithm last, as it reads
-    the curriculum and the turn phases."""
+    the curriculum and the turn phases (behind a warm start when ``warm_start.steps`` is set)."""
     pool = OpponentPool.from_config(cfg.pool, seed=cfg.trainer.seed, lora=cfg.model.lora, lm_options=player_options(cfg))
     pool.bind(policy)
     parts = Parts(pool=pool, curriculum=Curriculum.from_config(cfg.curriculum, game_arms(games.values())),
                   games=GameStates(games), turn_phases=TurnPhases.from_config(cfg.curriculum),
                   average=AveragePolicy.from_config(cfg, policy.model))
-    parts["algorithm"] = algorithm_class(cfg)(Context(cfg, games, policy, parts["curriculum"], parts["turn_phases"]))
+    context = Context(cfg, games, policy, parts["curriculum"], parts["turn_phases"])
+    parts["algorithm"] = WarmStart.around(algorithm_class(cfg)(context), context)
     return parts
 
 

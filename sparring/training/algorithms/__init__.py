@@ -9,6 +9,7 @@ from sparring.training.algorithms.policy_gradient import PolicyGradient
 from sparring.training.algorithms.preference import Preference
 from sparring.training.algorithms.sampled import Sampled
 from sparring.training.algorithms.spear import Spear
+from sparring.training.algorithms.warm_start import WarmStart
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     "policy_gradient": PolicyGradient,
@@ -32,4 +33,4 @@ def algorithm_class(cfg: Config) -> type[Algorithm]:
     return ALGORITHMS[algorithm_name(cfg)]
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "Batch", "Context", "algorithm_class", "algorithm_name"]
+__all__ = ["ALGORITHMS", "Algorithm", "Batch", "Context", "WarmStart", "algorithm_class", "algorithm_name"]

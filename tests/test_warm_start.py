@@ -1,0 +1,111 @@
+"""Closed-answer roles and the warm start: the sneaky_critic critic chooses among its legal answers, and a
+supervised start on the game's labelled turns teaches it the rule's answers before self-play."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sparring.config import ConfigError, load_config
+from sparring.games import make_game
+from sparring.games.sneaky_critic import CORRECT, first_wrong_step
+from sparring.model import load_model
+from sparring.players.lm import LMPlayer, encode_prompts, legal_answer_logprobs
+from sparring.training.metrics import read_metrics
+from sparring.training.trainer import train
+
+CONFIG = Path(__file__).parents[1] / "configs" / "tiny_test.yaml"
+CLOSED = ("games.names=[sneaky_critic]", "rollout.moves=legal")
+
+
+@pytest.fixture(scope="module")
+def game():
+    return make_game("sneaky_critic")
+
+
+def test_the_critic_answers_from_a_closed_set_and_the_sneaky_seat_writes(game):
+    match = next(m for m in (game.new_match(s) for s in range(50)) if not m.is_gold)
+    assert match.legal_moves() == []  # the plant is open
+    match.submit("\\boxed{1: 99999}")
+    steps = len(match.shown)
+    assert match.legal_moves() == [*(str(k) for k in range(1, steps + 1)), CORRECT]
+    assert all(match.parse("\\boxed{" + move + "}") == move for move in match.legal_moves())
+
+
+def test_a_labelled_turn_is_the_critics_turn_with_the_rules_first_wrong_step(game):
+    labels = []
+    for seed in range(200):
+        observation, label = game.labelled_turn(seed)
+        match = observation.match
+        assert observation.seat == 1 and match.role(1) == "critic" and label in observation.legal_moves
+        assert label == str(first_wrong_step(match.shown_text()) or CORRECT)
+        assert (label == CORRECT) == match.is_gold  # a planted error is always wrong, a gold step never
+        again, same = game.labelled_turn(seed)
+        assert (again.prompt, same) == (observation.prompt, label)
+        labels.append(label)
+    assert 0.4 < labels.count(CORRECT) / len(labels) < 0.6
+    assert {"1", "2"} <= set(labels)
+
+
+def test_a_game_without_labels_refuses_a_warm_start_in_one_line(tmp_path):
+    with pytest.raises(Exception, match="warm_start.steps needs a game with labelled turns"):
+        train(load_config(CONFIG, [f"trainer.run_dir={tmp_path}", "warm_start.steps=2"]))
+    with pytest.raises(ConfigError, match="warm_start.steps must be at least 0"):
+        load_config(CONFIG, ["warm_start.steps=-1"])
+    with pytest.raises(ConfigError, match="warm_start.items must be at least 1"):
+        load_config(CONFIG, ["warm_start.items=0"])
+    with pytest.raises(Exception, match="kuhn_poker has no labelled turns"):
+        make_game("kuhn_poker").labelled_turn(0)
+
+
+def right_answer_nll(model, tokenizer, game, seeds) -> float:
+    """Mean -log pi(label) over the labelled turns of `seeds`, pi renormalised over the legal answers."""
+    player = LMPlayer(model, tokenizer, template="short", moves="legal")
+    turns = [game.labelled_turn(seed) for seed in seeds]
+    observations = [obs for obs, _ in turns]
+    prompt_ids = encode_prompts(tokenizer, [player.render(obs) for obs in observations])
+    with torch.no_grad():
+        scored = legal_answer_logprobs(model, tokenizer, "short", observations, prompt_ids, 1.0)
+    total = 0.0
+    for (obs, label), candidates in zip(turns, scored):
+        logps = torch.stack([lp.sum() for _, lp in candidates])
+        total -= float(logps.log_softmax(0)[obs.legal_moves.index(label)])
+    return total / len(turns)
+
+
+def test_the_warm_start_trains_on_labelled_turns_then_hands_over_to_self_play(tmp_path, game):
+    cfg = load_config(CONFIG, [f"trainer.run_dir={tmp_path / 'run'}", *CLOSED, "warm_start.steps=4",
+                               "warm_start.items=32", "trainer.steps=5", "trainer.lr=3e-3"])
+    run = train(cfg)
+    metrics = read_metrics(run)
+    assert [m["samples"] for m in metrics[:4]] == [32] * 4 and all(m["warm_start/active"] == 1.0 for m in metrics[:4])
+    assert "warm_start/active" not in metrics[4] and "advantage/sneaky_critic/critic" in metrics[4]
+    assert all(m["critic/format_rate"] == 1.0 for m in metrics if "critic/format_rate" in m)
+    held = range(10**6, 10**6 + 48)  # labelled turns the warm start did not draw
+    initial, tokenizer = load_model("tiny")
+    trained, _ = load_model(str(run / "checkpoints" / "step_000005" / "model"))
+    assert right_answer_nll(trained, tokenizer, game, held) < right_answer_nll(initial, tokenizer, game, held) - 0.05
+
+
+def test_the_closed_critic_plays_an_exact_distribution_over_its_answers(tiny, game):
+    model, tokenizer = tiny
+    player = LMPlayer(model, tokenizer, template="short", moves="legal", max_new_tokens=6)
+    critic = [game.labelled_turn(seed)[0] for seed in range(6)]
+    sneaky = next(m for m in (game.new_match(s) for s in range(50)) if not m.is_gold).observe()
+    *judged, planted = player.act_batch([*critic, sneaky])
+    for obs, action in zip(critic, judged):
+        probs = action.extra["legal_probs"]
+        assert len(probs) == len(obs.legal_moves) and abs(sum(probs) - 1) < 1e-5
+        assert obs.match.parse(action.text) in obs.legal_moves
+    assert "legal_probs" not in planted.extra  # the plant is written
+
+
+def test_eval_scores_a_closed_critic_on_held_out_items(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sparring", "eval", "tiny", "--games", "sneaky_critic", "--items", "8",
+                             "--moves", "legal", "--template", "short"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "format 100.0%" in result.stdout
