@@ -127,8 +127,14 @@ SPEAR = ("games.names=[kuhn_poker]", "rollout.moves=legal", "algo.algorithm=spea
          "spear.replay=8")
 
 
-@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE, LEGAL, SPEAR],
-                         ids=["self-play", "pool-and-sec", "magnet", "judged", "preference", "legal-moves", "spear"])
+# A warm start on labelled critic turns, then self-play with the closed-answer critic: a resume inside the warm
+# start draws the same labelled turns.
+WARM = ("games.names=[sneaky_critic]", "rollout.moves=legal", "warm_start.steps=3", "warm_start.items=8")
+
+
+@pytest.mark.parametrize("extra", [(), POOL_AND_SEC, MAGNET, JUDGED, PREFERENCE, LEGAL, SPEAR, WARM],
+                         ids=["self-play", "pool-and-sec", "magnet", "judged", "preference", "legal-moves", "spear",
+                              "warm-start"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
     steps = "trainer.steps=5"
     reference = read_metrics(train(tiny_cfg(tmp_path / "a", steps, *extra)))
@@ -157,6 +163,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
         assert any(m["preference_terms"] > 0 and m["grad_norm"] > 0 for m in reference)
         assert any(abs(m["logratio_mean"]) > 0 for m in reference if m["step"] > 2)
         assert [m["step"] for m in reference if "preference_gap/mean" in m] == [2, 4]
+    if extra == WARM:  # three labelled steps, then self-play
+        assert [m.get("warm_start/active", 0.0) for m in reference] == [1.0, 1.0, 1.0, 0.0, 0.0]
     if extra == SPEAR:  # buffered turns were replayed after the first step
         assert any(m["spear/replayed"] > 0 for m in reference)
     if extra == MAGNET:  # the regularisers and the exploitability log really took part
