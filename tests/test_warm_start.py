@@ -109,3 +109,27 @@ def test_eval_scores_a_closed_critic_on_held_out_items(tmp_path):
                              "--moves", "legal", "--template", "short"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "format 100.0%" in result.stdout
+
+
+def test_ask_answer_verify_labels_each_role_from_passages_that_state_their_answer(tmp_path):
+    from sparring.games.ask_answer_verify import AskAnswerVerifyGame, rule_label
+
+    game = make_game("ask_answer_verify")
+    seats, verdicts = set(), []
+    for seed in range(120):
+        observation, label = game.labelled_turn(seed)
+        match = observation.match
+        assert match.parse("\\boxed{" + label + "}") == label  # the right answer is a valid move there
+        assert match.role(observation.seat) in game.labelled_roles
+        seats.add(observation.seat)
+        if observation.seat == 2:
+            assert observation.legal_moves == ["yes", "no"]
+            attempt = match.seat_moves(1)[0]
+            assert label == ("yes" if rule_label(attempt, match.reference) else "no")
+            verdicts.append(label)
+        else:
+            assert observation.legal_moves == []
+    assert seats == {0, 1, 2} and {"yes", "no"} == set(verdicts)
+    (tmp_path / "notes.txt").write_text("A passage with no question.\n\nAnother one.")
+    with pytest.raises(Exception, match="no passage of the corpus states a question"):
+        AskAnswerVerifyGame(corpus=str(tmp_path)).labelled_turn(0)

@@ -20,7 +20,13 @@ to `max_passages` (the level is saved in checkpoints).
 2. The responder (seat 1) reads the document and the question and answers `attempts` times,
    ``\\boxed{ANSWER}`` (a reply without one is an empty answer).
 3. The verifier (seat 2) is shown the question, the reference answer and one attempt per turn (`attempts`
-   turns) and says ``\\boxed{yes}`` or ``\\boxed{no}`` (anything else is no verdict).
+   turns) and says ``\\boxed{yes}`` or ``\\boxed{no}`` (anything else is no verdict): a closed set, which
+   `legal_moves` lists, so under ``rollout.moves: legal`` it chooses between them by its own probabilities.
+
+Labelled turns (`AskAnswerVerifyGame.labelled_turn`, a warm start's data) come from the corpus's passages that
+state a question and its integer answer (``QUESTION\nAnswer: X.``, as the built-in corpus writes reasoning-gym items):
+on that one passage, the questioner's turn with ``QUESTION | X``, the responder's with ``X``, and the verifier's,
+shown ``X`` or a wrong number, with the rule's ``yes`` or ``no``.
 
 The rule check (`rule_label`) decides an attempt where it can: a reference answer that is a number
 written with digits (`as_number`) is matched numerically (``84.0`` and ``+84`` are right for ``84``; a
@@ -49,7 +55,7 @@ from typing import Any
 
 from sparring.errors import SparringError
 from sparring.games.answer import format_answer, single_answer, words
-from sparring.games.base import TRAINING_RULES, Match, MatchRules, Turn
+from sparring.games.base import TRAINING_RULES, Match, MatchRules, Observation, Turn
 from sparring.games.judged import JudgedGame, JudgedMatch, judge_record, turn_trajectories
 from sparring.judges.protocol import MatchJudge, Verdict
 
@@ -57,6 +63,8 @@ MIN_WORDS, MAX_ANSWER_WORDS, EXACT_WORDS, MAX_QUESTION_CHARS = 3, 8, 3, 400
 SIGMA = 0.2
 VERDICTS = ("yes", "no")
 PASSAGE_TASKS, PASSAGES_PER_TASK = ("leg_counting", "chain_sum"), 16
+_STATED = re.compile(r"^(?P<question>.+)\nAnswer: (?P<answer>[^\n]+?)\.?$", re.DOTALL)  # a passage with its answer
+_INTEGER = re.compile(r"-?\d+")
 _NUMBER = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)")
 # A number with its sign (where no word char precedes it), decimals and commas, as long as it runs; else a word.
 _TOKEN = re.compile(r"(?<!\w)[-+]?(?:\d+(?:[.,]\d+)*|\.\d+)(?!\w)|\w+")
@@ -100,6 +108,11 @@ def rule_label(answer: str, reference: str) -> bool | None:
     if len(words(reference)) <= EXACT_WORDS:
         return words(answer) == words(reference)
     return None
+
+
+def wrong_answer(answer: str, rng: Any) -> str:
+    """An attempt the rule marks wrong: the (integer) answer moved by 1 to 10 either way."""
+    return str(int(answer) + int(rng.integers(1, 11)) * (1 if rng.random() < 0.5 else -1))
 
 
 def difficulty_reward(p: float) -> float:
@@ -146,6 +159,7 @@ class SpellJudge:
 
 class AskAnswerVerifyGame(JudgedGame):
     name = "ask_answer_verify"
+    labelled_roles = ("questioner", "responder", "verifier")
     description = "SPELL: a questioner asks about a document, a responder answers, a verifier checks the answer"
     roles = ("questioner", "responder", "verifier")
     rules_text = ("The questioner asks a question about a document and gives its answer; the responder answers it "
@@ -190,6 +204,35 @@ class AskAnswerVerifyGame(JudgedGame):
 
     def default_judge(self) -> MatchJudge:
         return SpellJudge()
+
+    @property
+    def stated(self) -> list[tuple[str, str, str]]:
+        """The corpus's passages that state a question and its integer answer: (passage, question, answer), the
+        question being the passage's last line before the answer."""
+        found = [(p, m["question"].strip().splitlines()[-1].strip(), m["answer"].strip())
+                 for p in self.passages if (m := _STATED.match(p))]
+        return [(p, q, a) for p, q, a in found if _INTEGER.fullmatch(a) and len(words(q)) >= MIN_WORDS]
+
+    def labelled_turn(self, seed: int, rules: MatchRules = TRAINING_RULES) -> tuple[Observation, str]:
+        """A questioner's, responder's or verifier's turn (by `seed`) on a passage that states its question and
+        answer (`stated`), with the move the rule says is right there."""
+        stated = self.stated
+        if not stated:
+            raise SparringError("ask_answer_verify: no passage of the corpus states a question and its answer "
+                                "(QUESTION, then a line 'Answer: X.'), so there are no labelled turns")
+        match = self.new_match(seed, rules)
+        passage, question, answer = stated[int(match.rng.integers(len(stated)))]
+        match.document = passage
+        seat = int(match.rng.integers(3))
+        if seat == 0:
+            return match.observe(), f"{question} | {answer}"
+        match.submit(format_answer(f"{question} | {answer}", rules.answer_format))
+        if seat == 1:
+            return match.observe(), answer
+        attempt = answer if match.rng.random() < 0.5 else wrong_answer(answer, match.rng)
+        for _ in range(self.attempts):
+            match.submit(format_answer(attempt, rules.answer_format))
+        return match.observe(), VERDICTS[0] if rule_label(attempt, answer) else VERDICTS[1]
 
     def document(self, rng: Any) -> str:
         picked = rng.choice(len(self.passages), size=min(self.level, len(self.passages)), replace=False)
@@ -251,6 +294,10 @@ class AskAnswerVerifyMatch(JudgedMatch):
         self.document = game.document(self.rng)
         self.question: str | None = None
         self.reference: str | None = None
+
+    def legal_moves(self) -> list[str]:
+        """The verifier's closed set of verdicts; the question and the answers are open."""
+        return list(VERDICTS) if self._engine_seat() == 2 else []
 
     def seat_moves(self, seat: int) -> list[str]:
         return [t.move for t in self.turns if t.seat == seat and t.move is not None]
