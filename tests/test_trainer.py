@@ -174,6 +174,18 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, extra):
         assert (run / "best" / "checkpoints").is_dir()
 
 
+def test_resuming_a_finished_run_says_how_to_continue_it(tmp_path):
+    run = train(tiny_cfg(tmp_path, "trainer.steps=2"))
+    finished = subprocess.run([sys.executable, "-m", "sparring", "train", "--resume", str(run)],
+                              capture_output=True, text=True, env=ENV)
+    assert finished.returncode != 0 and finished.stderr.strip().count("\n") == 0
+    assert "already run 2 steps" in finished.stderr and "--set trainer.steps=12" in finished.stderr
+    longer = subprocess.run([sys.executable, "-m", "sparring", "train", "--resume", str(run), "--set", "trainer.steps=3"],
+                            capture_output=True, text=True, env=ENV)
+    assert longer.returncode == 0, longer.stderr
+    assert [m["step"] for m in read_metrics(run)] == [1, 2, 3]
+
+
 def test_bad_config_field_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "sparring", "train", str(CONFIG), "--set", "trainer.lrr=1"],
                             capture_output=True, text=True)

@@ -151,6 +151,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
         learner.load_state_dict(state["learner"])
         parts.load_state_dict(state)
         start, best = state["step"], state.get("best_exploitability", math.inf)
+        if start >= cfg.trainer.steps:
+            raise SparringError(f"{run_dir} has already run {start} steps (trainer.steps={cfg.trainer.steps}): to "
+                                f"continue it, resume with a larger budget, e.g. --set trainer.steps={start + 10}")
         set_rng_states(state["rng"])
     else:
         save_config(cfg, run_dir / "config.yaml")
