@@ -133,3 +133,31 @@ def test_ask_answer_verify_labels_each_role_from_passages_that_state_their_answe
     (tmp_path / "notes.txt").write_text("A passage with no question.\n\nAnother one.")
     with pytest.raises(Exception, match="no passage of the corpus states a question"):
         AskAnswerVerifyGame(corpus=str(tmp_path)).labelled_turn(0)
+
+
+def test_the_supervised_loss_is_the_cross_entropy_over_the_legal_answers(tmp_path):
+    from sparring.logprobs import answer_logprobs
+    from sparring.training.algorithms.warm_start import SupervisedObjective
+    from sparring.training.learner import Learner, LearnerSample
+    from sparring.training.policy import build_policy
+
+    cfg = load_config(CONFIG, ["algo.ppo_epochs=1"])
+    torch.manual_seed(0)
+    model, _ = build_policy(cfg.model)
+    answers = [[[11, 12]], [[13]], [[14, 15, 16]]]
+    legal = [[a[0] for a in answers], [[13], [17, 18]], [[14, 15, 16], [19]]]
+    prompts = [[1, 2, 3, 4], [1, 2, 5], [6, 7, 8, 9, 10]]
+    samples = [LearnerSample(p, a[0], [0.0] * len(a[0]), 1.0, choices) for p, a, choices in zip(prompts, answers, legal)]
+    with torch.no_grad():
+        scored = answer_logprobs(model, prompts, legal, 1.0)
+    expected = -sum(float(logps.log_softmax(0)[choices.index(s.completion_ids)])
+                    for logps, choices, s in zip(scored, legal, samples)) / len(samples)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False, legal_moves=True)
+    stats = learner.step(samples, objective=SupervisedObjective())
+    assert stats["warm_start/first_epoch_loss"] == pytest.approx(expected, rel=1e-4)
+    # written answers (no renormalising): the answer tokens' own negative log-likelihood
+    plain = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False, legal_moves=False)
+    with torch.no_grad():
+        own = answer_logprobs(model, prompts, [[s.completion_ids] for s in samples], 1.0)
+    stats = plain.step(samples, objective=SupervisedObjective())
+    assert stats["warm_start/first_epoch_loss"] == pytest.approx(-sum(float(t[0]) for t in own) / 3, rel=1e-4)
