@@ -161,3 +161,22 @@ def test_the_supervised_loss_is_the_cross_entropy_over_the_legal_answers(tmp_pat
         own = answer_logprobs(model, prompts, [[s.completion_ids] for s in samples], 1.0)
     stats = plain.step(samples, objective=SupervisedObjective())
     assert stats["warm_start/first_epoch_loss"] == pytest.approx(-sum(float(t[0]) for t in own) / 3, rel=1e-4)
+
+
+def test_warm_start_accuracy_counts_only_the_closed_answer_turns(tmp_path):
+    from sparring.training.algorithms.warm_start import SupervisedObjective
+    from sparring.training.learner import Learner, LearnerSample
+    from sparring.training.policy import build_policy
+
+    cfg = load_config(CONFIG, ["algo.ppo_epochs=1"])
+    torch.manual_seed(0)
+    model, _ = build_policy(cfg.model)
+    learner = Learner(model, cfg.algo, cfg.trainer, 1.0, autocast_bf16=False, legal_moves=True)
+    written = [LearnerSample([1, 2, 3], [11, 12], [0.0, 0.0], 1.0), LearnerSample([4, 5], [13], [0.0], 1.0)]
+    assert "warm_start/accuracy" not in learner.step(written, objective=SupervisedObjective())
+    with torch.no_grad():
+        from sparring.logprobs import answer_logprobs
+        scores = answer_logprobs(model, [[6, 7]], [[[14], [15]]], 1.0)[0]
+    ranked_first = [[14], [15]][int(scores.argmax())]
+    closed = LearnerSample([6, 7], ranked_first, [0.0], 1.0, [[14], [15]])
+    assert learner.step([*written, closed], objective=SupervisedObjective())["warm_start/accuracy"] == 1.0

@@ -102,13 +102,16 @@ class SupervisedObjective:
              part: list[list[LearnerSample]]) -> tuple[torch.Tensor, dict[str, float]]:
         out, _, answer_logps = learner.policy_forward(chunk, with_answers=True)
         loss = -(out.logprobs * out.mask).sum() / sum(len(c) for c in part)
-        if epoch == 0:  # before this step's updates: the share the policy already ranks first
+        if epoch == 0:  # before this step's updates: the share of closed-answer turns the policy already ranks right
             for sample, logps in zip(chunk, answer_logps):
-                self.seen += 1
-                self.right += bool(logps.numel()) and sample.legal_answers[int(logps.argmax())] == sample.completion_ids
+                if logps.numel():
+                    self.seen += 1
+                    self.right += sample.legal_answers[int(logps.argmax())] == sample.completion_ids
         return loss, {}
 
     def statistics(self, updates: list[dict[str, float]], parts: int, samples: list[LearnerSample]) -> dict[str, float]:
-        return {**mean_stats(updates), "warm_start/first_epoch_loss": updates[0]["loss"],
-                "warm_start/last_epoch_loss": updates[-1]["loss"],
-                "warm_start/accuracy": self.right / max(1, self.seen)}
+        stats = {**mean_stats(updates), "warm_start/first_epoch_loss": updates[0]["loss"],
+                 "warm_start/last_epoch_loss": updates[-1]["loss"]}
+        if self.seen:
+            stats["warm_start/accuracy"] = self.right / self.seen
+        return stats
