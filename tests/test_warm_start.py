@@ -180,3 +180,16 @@ def test_warm_start_accuracy_counts_only_the_closed_answer_turns(tmp_path):
     ranked_first = [[14], [15]][int(scores.argmax())]
     closed = LearnerSample([6, 7], ranked_first, [0.0], 1.0, [[14], [15]])
     assert learner.step([*written, closed], objective=SupervisedObjective())["warm_start/accuracy"] == 1.0
+
+
+def test_one_digit_items_for_a_critic_that_cannot_check_two_digit_arithmetic():
+    import re
+
+    from sparring.games.sneaky_critic import SneakyCriticGame
+
+    game = make_game("sneaky_critic", load_config(None, ["judged.max_digits=1"]))
+    numbers = [int(n) for seed in range(40) for n in re.findall(r"\d+", game.new_match(seed).expression)]
+    assert numbers and max(numbers) <= 9
+    assert max(int(n) for seed in range(40) for n in re.findall(r"\d+", make_game("sneaky_critic").new_match(seed).expression)) > 9
+    with pytest.raises(Exception, match="max_digits must be between 1 and 4"):
+        SneakyCriticGame(max_digits=0)

@@ -247,7 +247,8 @@ def _evaluate_critic(args: argparse.Namespace, target: Target, config: Any, game
 
     critic = make_player(target.spec, seed=args.seed, **_lm_options(args, config))
     report = evaluate_critic(critic, items=args.items, seed=args.seed, rules=_rules(config, args.answer_format),
-                             concurrency=args.concurrency)
+                             concurrency=args.concurrency,
+                             max_digits=config.judged.max_digits if config is not None else 2)
     console.print(format_critic_report(report))
     if target.run_dir is not None and not args.no_save:
         from sparring.evaluation.evaluate import append_rows

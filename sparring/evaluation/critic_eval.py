@@ -40,15 +40,17 @@ class Planter(Player):
 
 
 def evaluate_critic(critic: Player, items: int = 200, seed: int = 0, rules: MatchRules = EVALUATION_RULES,
-                    concurrency: int = 32) -> dict[str, Any]:
-    """The critic's held-out scores (see the module doc) over `items` matches."""
-    game = SneakyCriticGame(dataset_seed=EVAL_SEED)
+                    concurrency: int = 32, max_digits: int = 2) -> dict[str, Any]:
+    """The critic's held-out scores (see the module doc) over `items` matches of numbers of at most `max_digits`
+    digits."""
+    game = SneakyCriticGame(dataset_seed=EVAL_SEED, max_digits=max_digits)
     planter = Planter(seed)
     played = Rollout(concurrency).play(lambda i: MatchSpec(game, [planter, critic], seed + i, rules), num_matches=items)
     matches = [pm.match for pm in played]
     metrics = critic_metrics(matches)
     erroneous = sum(not m.is_gold for m in matches)
-    report: dict[str, Any] = {"items": items, "erroneous": erroneous, "correct": items - erroneous, **metrics}
+    report: dict[str, Any] = {"items": items, "erroneous": erroneous, "correct": items - erroneous,
+                              "max_digits": max_digits, **metrics}
     for key, trials in (("critic/acc_erroneous", erroneous), ("critic/acc_correct", items - erroneous),
                         ("critic/format_rate", items)):
         if key in metrics and trials:
@@ -65,6 +67,7 @@ def format_critic_report(report: dict[str, Any]) -> str:
         return f"{100 * report[key]:.1f}%" + (f" [{100 * low:.0f}-{100 * high:.0f}]" if low is not None else "")
 
     return "\n".join([
-        f"sneaky_critic held-out critic: {report['items']} items ({report['erroneous']} with a planted error)",
+        f"sneaky_critic held-out critic: {report['items']} items ({report['erroneous']} with a planted error, "
+        f"numbers of at most {report.get('max_digits', 2)} digits)",
         f"  accuracy on erroneous {rate('critic/acc_erroneous')}, on correct {rate('critic/acc_correct')}, "
         f"F1 {100 * report.get('critic/f1', 0.0):.1f}%, format {rate('critic/format_rate')}"])

@@ -96,15 +96,20 @@ def solution_steps(expression: str, plant: tuple[int, int] | None = None) -> lis
     return steps
 
 
-def arithmetic_datasets(tasks: Sequence[str], dataset_seed: int) -> dict[str, Any]:
-    """One reasoning-gym dataset of `SIZE` items per task in `TASKS`; a seed of its own per task (two
-    generators on one seed write the same expressions)."""
+def arithmetic_datasets(tasks: Sequence[str], dataset_seed: int, max_digits: int | None = None) -> dict[str, Any]:
+    """One reasoning-gym dataset of `SIZE` items per task in `TASKS` (numbers of at most `max_digits` digits
+    when given, else the task's own); a seed of its own per task (two generators on one seed write the same
+    expressions)."""
     import reasoning_gym
 
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
         raise SparringError(f"arithmetic tasks must be among {list(TASKS)}, got {list(tasks)}")
-    return {t: reasoning_gym.create_dataset(t, seed=dataset_seed + k, size=SIZE, **TASKS[t]) for k, t in enumerate(tasks)}
+    if max_digits is not None and not 1 <= max_digits <= 4:
+        raise SparringError(f"sneaky_critic max_digits must be between 1 and 4, got {max_digits}")
+    digits = {} if max_digits is None else {"max_digits": max_digits}
+    return {t: reasoning_gym.create_dataset(t, seed=dataset_seed + k, size=SIZE, **{**TASKS[t], **digits})
+            for k, t in enumerate(tasks)}
 
 
 def planted_error(gold: Sequence[Step], rng: Any) -> tuple[int, int]:
@@ -160,11 +165,12 @@ class SneakyCriticGame(JudgedGame):
                   "the solution is correct.")
 
     def __init__(self, tasks: Sequence[str] = tuple(TASKS), gold_share: float = 0.5, dataset_seed: int = TRAIN_SEED,
-                 judge: MatchJudge | None = None):
+                 judge: MatchJudge | None = None, max_digits: int = 2):
         if not 0.0 <= gold_share <= 1.0:
             raise SparringError(f"sneaky_critic gold_share must be in [0, 1], got {gold_share}")
         self.tasks, self.gold_share, self.dataset_seed = tuple(tasks), gold_share, dataset_seed
-        self.datasets = arithmetic_datasets(self.tasks, dataset_seed)
+        self.max_digits = max_digits
+        self.datasets = arithmetic_datasets(self.tasks, dataset_seed, max_digits)
         self._judge = judge
 
     def for_run(self, options: Any = None) -> SneakyCriticGame:
@@ -175,7 +181,7 @@ class SneakyCriticGame(JudgedGame):
         if settings.judge != "rule":
             raise SparringError(f"sneaky_critic is judged by its rule (the critic seat is the model judge); "
                                 f"judged.judge {settings.judge!r} does not apply")
-        return SneakyCriticGame(self.tasks, settings.gold_share)
+        return SneakyCriticGame(self.tasks, settings.gold_share, max_digits=settings.max_digits)
 
     def default_judge(self) -> MatchJudge:
         return FirstErrorJudge()
