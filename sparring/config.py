@@ -383,8 +383,8 @@ class JudgedConfig:
                 '"default", "tiny" or a directory, decides leak and refusal by a yes/no question; the rule still '
                 'labels each match, and the model\'s agreement with it is logged every step).')
     gold_share: float = option(0.5, "sneaky_critic: share of matches whose critic sees the untouched gold solution.")
-    max_digits: int = option(2, "sneaky_critic: digits of each number in its problems (1 = one-digit problems, whose "
-                                "steps a small model can check; held-out evaluation of the run uses the same).")
+    max_digits: int = option(2, "sneaky_critic: reasoning-gym's max_digits of its problems (1 = numbers up to 10, "
+                                "whose steps a small model may check; the run's held-out evaluation uses the same).")
     harmful_share: float = option(0.5, "red_team: share of matches whose attacker must make the defender leak.")
     attempts: int = option(4, "creator_solver, challenger_solver, ask_answer_verify: solver (responder) attempts "
                               "per problem (eva samples 6, R-Zero 10, SPELL 8).")

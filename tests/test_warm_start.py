@@ -189,7 +189,7 @@ def test_one_digit_items_for_a_critic_that_cannot_check_two_digit_arithmetic():
 
     game = make_game("sneaky_critic", load_config(None, ["judged.max_digits=1"]))
     numbers = [int(n) for seed in range(40) for n in re.findall(r"\d+", game.new_match(seed).expression)]
-    assert numbers and max(numbers) <= 9
+    assert numbers and max(numbers) <= 10  # reasoning-gym's basic_arithmetic draws up to 10 ** max_digits itself
     assert max(int(n) for seed in range(40) for n in re.findall(r"\d+", make_game("sneaky_critic").new_match(seed).expression)) > 9
     with pytest.raises(Exception, match="max_digits must be between 1 and 4"):
         SneakyCriticGame(max_digits=0)
