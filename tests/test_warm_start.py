@@ -108,7 +108,11 @@ def test_eval_scores_a_closed_critic_on_held_out_items(tmp_path):
     result = subprocess.run([sys.executable, "-m", "sparring", "eval", "tiny", "--games", "sneaky_critic", "--items", "8",
                              "--moves", "legal", "--template", "short"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "format 100.0%" in result.stdout
+    assert "format 100.0%" in result.stdout and "max_digits 2)" in result.stdout
+    one_digit = subprocess.run([sys.executable, "-m", "sparring", "eval", "tiny", "--games", "sneaky_critic", "--items", "4",
+                                "--moves", "legal", "--template", "short", "--max-digits", "1"],
+                               capture_output=True, text=True, timeout=300)
+    assert one_digit.returncode == 0 and "max_digits 1)" in one_digit.stdout, one_digit.stderr
 
 
 def test_ask_answer_verify_labels_each_role_from_passages_that_state_their_answer(tmp_path):

@@ -248,7 +248,7 @@ def _evaluate_critic(args: argparse.Namespace, target: Target, config: Any, game
     critic = make_player(target.spec, seed=args.seed, **_lm_options(args, config))
     report = evaluate_critic(critic, items=args.items, seed=args.seed, rules=_rules(config, args.answer_format),
                              concurrency=args.concurrency,
-                             max_digits=config.judged.max_digits if config is not None else 2)
+                             max_digits=args.max_digits or (config.judged.max_digits if config is not None else 2))
     console.print(format_critic_report(report))
     if target.run_dir is not None and not args.no_save:
         from sparring.evaluation.evaluate import append_rows
@@ -286,6 +286,9 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
                          "letter_counting spell_backward word_sorting propositional_logic countdown)")
     ev.add_argument("--items", type=int, default=32,
                     help="transfer: items per task; sneaky_critic: held-out items the critic judges")
+    ev.add_argument("--max-digits", type=int, default=None,
+                    help="sneaky_critic: reasoning-gym's max_digits of the held-out problems (default: the run's "
+                         "judged.max_digits, else 2)")
     ev.add_argument("--task-tokens", type=int, default=32, help="transfer: max new tokens per task answer")
     ev.add_argument("--sampled", action="store_true",
                     help="transfer: sample at --temperature from a fixed seed (default: greedy)")

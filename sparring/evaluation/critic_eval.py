@@ -68,6 +68,6 @@ def format_critic_report(report: dict[str, Any]) -> str:
 
     return "\n".join([
         f"sneaky_critic held-out critic: {report['items']} items ({report['erroneous']} with a planted error, "
-        f"numbers of at most {report.get('max_digits', 2)} digits)",
+        f"max_digits {report.get('max_digits', 2)})",
         f"  accuracy on erroneous {rate('critic/acc_erroneous')}, on correct {rate('critic/acc_correct')}, "
         f"F1 {100 * report.get('critic/f1', 0.0):.1f}%, format {rate('critic/format_rate')}"])
