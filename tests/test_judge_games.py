@@ -208,3 +208,16 @@ def test_a_plant_is_one_changed_step_written_as_an_integer(game, plant, valid):
         assert match.returns() == [-1.0, 1.0]
     else:
         assert match.is_over() and match.returns() == [-1.5, 0.5]
+
+
+def test_a_uniform_critic_scores_the_chance_the_report_gives():
+    """The report's chance scores are what a uniform guess among the legal answers earns: a random critic
+    lands within its 95% intervals of them."""
+    from sparring.evaluation.critic_eval import evaluate_critic, format_critic_report
+    from sparring.players.fixed import RandomPlayer
+
+    report = evaluate_critic(RandomPlayer(seed=3), items=600)
+    for kind in ("acc_erroneous", "acc_correct"):
+        low, high = report[f"critic/{kind}_interval"]
+        assert low <= report[f"chance/{kind}"] <= high
+    assert 0.2 < report["chance/f1"] < 0.4 and "a uniform guess among the legal answers" in format_critic_report(report)

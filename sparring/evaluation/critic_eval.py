@@ -55,7 +55,20 @@ def evaluate_critic(critic: Player, items: int = 200, seed: int = 0, rules: Matc
                         ("critic/format_rate", items)):
         if key in metrics and trials:
             report[key + "_interval"] = wilson_interval(round(metrics[key] * trials), trials)
+    report.update(chance_scores(matches))
     return report
+
+
+def chance_scores(matches: list[Any]) -> dict[str, float]:
+    """What a critic that picks uniformly among its legal answers (each step, or correct) scores on these matches
+    in expectation: the floor a closed-answer critic's F1 is read against."""
+    def mean_chance(kind: list[Any]) -> float:
+        return sum(1 / (len(m.shown) + 1) for m in kind) / len(kind) if kind else 0.0
+
+    erroneous = mean_chance([m for m in matches if not m.is_gold and m.shown is not None])
+    correct = mean_chance([m for m in matches if m.is_gold])
+    f1 = 2 * erroneous * correct / (erroneous + correct) if erroneous + correct else 0.0
+    return {"chance/acc_erroneous": erroneous, "chance/acc_correct": correct, "chance/f1": f1}
 
 
 def format_critic_report(report: dict[str, Any]) -> str:
@@ -70,4 +83,6 @@ def format_critic_report(report: dict[str, Any]) -> str:
         f"sneaky_critic held-out critic: {report['items']} items ({report['erroneous']} with a planted error, "
         f"max_digits {report.get('max_digits', 2)})",
         f"  accuracy on erroneous {rate('critic/acc_erroneous')}, on correct {rate('critic/acc_correct')}, "
-        f"F1 {100 * report.get('critic/f1', 0.0):.1f}%, format {rate('critic/format_rate')}"])
+        f"F1 {100 * report.get('critic/f1', 0.0):.1f}%, format {rate('critic/format_rate')}",
+        f"  a uniform guess among the legal answers: accuracy on erroneous {100 * report.get('chance/acc_erroneous', 0):.1f}%, "
+        f"on correct {100 * report.get('chance/acc_correct', 0):.1f}%, F1 {100 * report.get('chance/f1', 0):.1f}%"])
