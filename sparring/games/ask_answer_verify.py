@@ -80,6 +80,15 @@ def builtin_passages(game_rules: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @cache
+def stated_passages(passages: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """The passages that state a question and its integer answer: (passage, question, answer), the question
+    being the passage's last line before the answer."""
+    found = [(p, m["question"].strip().splitlines()[-1].strip(), m["answer"].strip())
+             for p in passages if (m := _STATED.match(p))]
+    return [(p, q, a) for p, q, a in found if _INTEGER.fullmatch(a) and len(words(q)) >= MIN_WORDS]
+
+
+@cache
 def folder_passages(folder: str) -> tuple[str, ...]:
     """The paragraphs (blank-line separated) of the folder's .txt files, files in name order."""
     path = Path(folder)
@@ -205,18 +214,10 @@ class AskAnswerVerifyGame(JudgedGame):
     def default_judge(self) -> MatchJudge:
         return SpellJudge()
 
-    @property
-    def stated(self) -> list[tuple[str, str, str]]:
-        """The corpus's passages that state a question and its integer answer: (passage, question, answer), the
-        question being the passage's last line before the answer."""
-        found = [(p, m["question"].strip().splitlines()[-1].strip(), m["answer"].strip())
-                 for p in self.passages if (m := _STATED.match(p))]
-        return [(p, q, a) for p, q, a in found if _INTEGER.fullmatch(a) and len(words(q)) >= MIN_WORDS]
-
     def labelled_turn(self, seed: int, rules: MatchRules = TRAINING_RULES) -> tuple[Observation, str]:
         """A questioner's, responder's or verifier's turn (by `seed`) on a passage that states its question and
         answer (`stated`), with the move the rule says is right there."""
-        stated = self.stated
+        stated = stated_passages(self.passages)
         if not stated:
             raise SparringError("ask_answer_verify: no passage of the corpus states a question and its answer "
                                 "(QUESTION, then a line 'Answer: X.'), so there are no labelled turns")

@@ -47,6 +47,7 @@ class WarmStart(Algorithm):
         self.settings = context.cfg.warm_start
         self.labelled = [game for game in context.games.values() if game.labelled_roles]
         self.answers = answer_tokens(context.policy.tokenizer, context.cfg.games.template)
+        self.rules = match_rules(context.cfg)
         self.warming = True
 
     def samples(self, played: list[PlayedMatch], step: int) -> Batch:
@@ -54,22 +55,24 @@ class WarmStart(Algorithm):
         if not self.warming:
             return self.inner.samples(played, step)
         started = time.perf_counter()
-        samples = [self.labelled_sample(step, k) for k in range(self.settings.items)]
+        samples = self.labelled_samples(step)
         return Batch(samples, len(samples), {"warm_start/active": 1.0},
                      {"labelled_turns": time.perf_counter() - started})
 
-    def labelled_sample(self, step: int, k: int) -> LearnerSample:
-        """The k-th labelled turn of `step` (the games with labelled turns take turns) as a learner sample whose
-        completion is the right answer's tokens."""
-        game = self.labelled[k % len(self.labelled)]
-        rules = match_rules(self.context.cfg)
-        observation, label = game.labelled_turn(stream_seed(self.context.cfg.trainer.seed, "labelled", step, k), rules)
+    def labelled_samples(self, step: int) -> list[LearnerSample]:
+        """The step's labelled turns (the games with labelled turns take turns), each a learner sample whose
+        completion is the right answer's tokens; the prompts are tokenised in one call."""
+        seed = self.context.cfg.trainer.seed
+        turns = [self.labelled[k % len(self.labelled)].labelled_turn(stream_seed(seed, "labelled", step, k), self.rules)
+                 for k in range(self.settings.items)]
         policy = self.context.policy
-        prompt_ids = encode_prompts(policy.tokenizer, [policy.render(observation)])[0]
-        legal = [self.answers(rules.answer_format, move, observation.legal_moves) for move in observation.legal_moves]
-        right = self.answers(rules.answer_format, label, observation.legal_moves)
-        return LearnerSample(prompt_ids, right, [0.0] * len(right), 1.0, legal,
-                             role=observation.match.role(observation.seat))
+        prompt_ids = encode_prompts(policy.tokenizer, [policy.render(observation) for observation, _ in turns])
+        samples = []
+        for ids, (obs, label) in zip(prompt_ids, turns):
+            legal = [self.answers(self.rules.answer_format, move, obs.legal_moves) for move in obs.legal_moves]
+            right = self.answers(self.rules.answer_format, label, obs.legal_moves)
+            samples.append(LearnerSample(ids, right, [0.0] * len(right), 1.0, legal, role=obs.match.role(obs.seat)))
+        return samples
 
     def objective(self) -> Any:
         return SupervisedObjective() if self.warming else self.inner.objective()
