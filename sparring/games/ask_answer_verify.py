@@ -216,7 +216,7 @@ class AskAnswerVerifyGame(JudgedGame):
 
     def labelled_turn(self, seed: int, rules: MatchRules = TRAINING_RULES) -> tuple[Observation, str]:
         """A questioner's, responder's or verifier's turn (by `seed`) on a passage that states its question and
-        answer (`stated`), with the move the rule says is right there."""
+        answer (`stated_passages`), with the move the rule says is right there."""
         stated = stated_passages(self.passages)
         if not stated:
             raise SparringError("ask_answer_verify: no passage of the corpus states a question and its answer "
